@@ -1,0 +1,8 @@
+"""course_lib: the reference implementation of the backpropagation course.
+
+One module per idea: ``scalar`` (a scalar autograd graph), ``functional``
+(activations, softmax), ``mlp`` (the general case with lists of weights),
+``modules`` (layers with forward/backward), ``losses``, ``init``, ``optim``,
+``train``, ``gradcheck``, ``data``, ``plots`` and ``bugs`` (planted bugs).
+"""
+__version__ = "0.1.0"
