@@ -107,7 +107,10 @@ class Linear(Module):
         X = as_float_array(X, "Linear.forward X", ndim=2)
         check_shape(X, (None, self.d_in), "Linear.forward X")
         self._X = X
-        return X @ self.W + self.b  # (B, d_in) @ (d_in, d_out) + (d_out,) -> (B, d_out)
+        Z = X @ self.W  # (B, d_in) @ (d_in, d_out) -> (B, d_out)
+        if "b" in self.param_names:
+            Z += self.b  # (B, d_out) + (d_out,): in place, one pass less over a big array
+        return Z
 
     def backward(self, grad_output: Array) -> Array:
         if self._X is None:
@@ -149,6 +152,14 @@ class ReLU(Activation):
     """``max(Z, 0)``; derivative 1 where ``Z > 0``, else 0."""
 
     name = "relu"
+
+    def backward(self, grad_output: Array) -> Array:
+        if self._Z is None:
+            raise RuntimeError("ReLU.backward called before forward")
+        G = as_float_array(grad_output, "ReLU.backward grad_output")
+        check_shape(G, self._Z.shape, "ReLU.backward grad_output")
+        # Same as G * relu'(Z), without building the float array relu'(Z) first.
+        return np.multiply(G, self._Z > 0, dtype=G.dtype)
 
 
 class Tanh(Activation):
