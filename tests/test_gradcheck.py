@@ -148,3 +148,15 @@ def test_report_lists_every_parameter_with_verdict_and_threshold():
         report["x"]
     with pytest.raises(ValueError, match="mode"):
         gradient_check(lambda: 0.0, {}, {}, mode="fast")
+
+
+def test_round_off_of_a_huge_loss_is_not_mistaken_for_a_bug():
+    """L = 1e12 + ||w||^2: gradients of order 1 under a loss of 1e12, the seed-000 situation pushed further.
+
+    Round-off in L is ~1e-4, far above what a pure relative tolerance allows; the check must
+    allow for it, yet still catch a gradient that is off by a factor 2.
+    """
+    w = np.random.default_rng(0).standard_normal(50)
+    loss_fn = lambda: 1e12 + float(w @ w)
+    assert directional_check(loss_fn, {"w": w}, {"w": 2 * w}).passed
+    assert directional_check(loss_fn, {"w": w}, {"w": 4 * w}).failing() == ["w"]
