@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Sequence
 
-from .course import DEFAULT_LESSONS, DEFAULT_SOLUTIONS
+from .course import DEFAULT_LESSONS, DEFAULT_SOLUTIONS, REPO_ROOT
+
+DEFAULT_COURSE = Path(os.environ.get("GRADER_COURSE", REPO_ROOT / "course"))
 
 
 def _cmd_release(args: argparse.Namespace) -> int:
@@ -25,6 +28,66 @@ def _cmd_release(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_autograde(args: argparse.Namespace) -> int:
+    from .autograde import autograde
+
+    report = autograde(
+        args.course, args.solutions, jobs=args.jobs, timeout=args.timeout,
+        force=args.force, use_zygote=not args.no_zygote,
+    )
+    print(format_autograde_report(report))
+    return 1 if report.failures else 0
+
+
+def format_autograde_report(report) -> str:
+    """The end-of-run summary of ``autograde``."""
+    graded = len(report.graded)
+    lines = [
+        f"{report.submissions} submissions: {graded} graded, {report.skipped} up to date, "
+        f"{len(report.failures)} could not be graded"
+    ]
+    if graded:
+        rate = graded / report.seconds * 60 if report.seconds else 0.0
+        lines.append(f"{report.workers} workers, {report.seconds:.1f} s, {rate:.1f} notebooks/min")
+    for student, lesson, reason in report.failures:
+        lines.append(f"  FAILED {student}/{lesson}: {reason}")
+    for folder in report.unknown:
+        lines.append(f"  ignored submitted/{folder}: not a lesson of this course")
+    return "\n".join(lines)
+
+
+def _cmd_feedback(args: argparse.Namespace) -> int:
+    from .feedback import generate_feedback
+
+    report = generate_feedback(args.course, force=args.force)
+    print(f"feedback: {len(report.written)} written, {report.unchanged} up to date, "
+          f"{len(report.failed)} failed, in {Path(args.course) / 'feedback'}")
+    for student, lesson, reason in report.failed:
+        print(f"  FAILED {student}/{lesson}: {reason}")
+    return 1 if report.failed else 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from .report import failing_summary, make_report, table
+
+    report = make_report(args.course, args.out)
+    print(table(report))
+    print()
+    print(failing_summary(report))
+    print()
+    print(f"grades:          {report.csv_path}")
+    print(f"score plot:      {report.plot_path}")
+    print(f"failed checks:   {report.checks_path}")
+    return 0
+
+
+def _course_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--course", type=Path, default=DEFAULT_COURSE,
+                   help="course directory (default: $GRADER_COURSE or %(default)s)")
+    p.add_argument("--solutions", type=Path, default=DEFAULT_SOLUTIONS,
+                   help="source notebooks (default: %(default)s)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m grader", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -33,6 +96,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--solutions", type=Path, default=DEFAULT_SOLUTIONS, help="source notebooks (default: %(default)s)")
     p.add_argument("--lessons", type=Path, default=DEFAULT_LESSONS, help="released notebooks (default: %(default)s)")
     p.set_defaults(func=_cmd_release)
+
+    p = sub.add_parser("autograde", help="grade every new or changed submission, in parallel")
+    _course_args(p)
+    p.add_argument("--jobs", "-j", type=int, default=None, help="parallel workers (default: number of cores)")
+    p.add_argument("--timeout", type=int, default=None, help="seconds per cell (default: from nbgrader_config.py)")
+    p.add_argument("--force", action="store_true", help="regrade every submission")
+    p.add_argument("--no-zygote", action="store_true", help="start a plain kernel per notebook (slower)")
+    p.set_defaults(func=_cmd_autograde)
+
+    p = sub.add_parser("feedback", help="HTML feedback per student and lesson (hidden tests removed)")
+    _course_args(p)
+    p.add_argument("--force", action="store_true", help="rewrite every feedback file")
+    p.set_defaults(func=_cmd_feedback)
+
+    p = sub.add_parser("report", help="grades.csv, summary table, score plot, most failed checks")
+    _course_args(p)
+    p.add_argument("--out", type=Path, default=None, help="output folder (default: COURSE/reports)")
+    p.set_defaults(func=_cmd_report)
     return parser
 
 

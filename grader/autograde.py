@@ -1,0 +1,310 @@
+"""``grader autograde``: grade a whole class in parallel, resumably, with progress.
+
+* Lessons are (re)registered in the course gradebook when their source changed
+  (``grader.register``).
+* Every submission ``submitted/<student>/<lesson>/`` is hashed; together with
+  the grading environment's hash it is compared with the record of the last
+  grading (``grader.merge``).  Only new or changed submissions are graded;
+  ``force`` regrades everything.
+* N worker processes (``grader.worker``) each grade on a private copy of the
+  gradebook; this process is the only writer of ``gradebook.db`` and merges
+  each finished submission in one transaction together with its record.
+* Kernels come from a pre-warmed zygote (``grader.zygote``), one fresh forked
+  process per notebook.
+* A run holds an exclusive lock on the course directory.  Killing it at any
+  point loses at most the submissions in flight; the next run grades them.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import selectors
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from .course import DEFAULT_SOLUTIONS, CourseError, notebook_env, sha256_tree
+from .merge import GradebookWriter
+from .progress import Progress
+from .register import environment_hash, gradebook_path, register
+from .zygote import KERNEL_NAME, Zygote
+
+STATE_DIR = ".grader"
+
+
+@dataclass(frozen=True)
+class Job:
+    """One submission to grade."""
+
+    student: str
+    lesson: str
+    content_hash: str
+    env_hash: str
+
+
+@dataclass
+class AutogradeReport:
+    """What a run did."""
+
+    submissions: int = 0  # all submissions found
+    skipped: int = 0  # up to date, not regraded
+    graded: list[dict] = field(default_factory=list)  # worker results, merged
+    crashed: list[tuple[str, str, str]] = field(default_factory=list)  # not merged, retried next run
+    unknown: list[str] = field(default_factory=list)  # submitted folders of no known lesson
+    seconds: float = 0.0
+    workers: int = 0
+
+    @property
+    def failures(self) -> list[tuple[str, str, str]]:
+        """(student, lesson, reason) of every submission that could not be graded."""
+        out = [(r["student"], r["lesson"], r["error"] or "") for r in self.graded if r["status"] != "graded"]
+        return out + self.crashed
+
+
+class CourseLocked(CourseError):
+    """Another grader run holds the course directory."""
+
+
+class _Lock:
+    def __init__(self, path: Path):
+        self.path = path
+        self.fd: int | None = None
+
+    def __enter__(self) -> "_Lock":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(self.fd, 64, 0).decode(errors="replace").strip()
+            os.close(self.fd)
+            raise CourseLocked(
+                f"another grader run holds {self.path} (pid {holder or '?'}); wait for it to finish"
+            ) from None
+        os.ftruncate(self.fd, 0)
+        os.pwrite(self.fd, str(os.getpid()).encode(), 0)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+def default_jobs() -> int:
+    """Number of cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def find_submissions(course_root: Path, lessons: set[str]) -> tuple[list[tuple[str, str]], list[str]]:
+    """``(student, lesson)`` of ``submitted/`` and the folders that match no lesson."""
+    found, unknown = [], []
+    submitted = course_root / "submitted"
+    if not submitted.is_dir():
+        return found, unknown
+    for student_dir in sorted(p for p in submitted.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for lesson_dir in sorted(p for p in student_dir.iterdir() if p.is_dir()):
+            if lesson_dir.name in lessons:
+                found.append((student_dir.name, lesson_dir.name))
+            else:
+                unknown.append(f"{student_dir.name}/{lesson_dir.name}")
+    return found, unknown
+
+
+def plan(course_root: Path, writer: GradebookWriter, env_hashes: dict[str, str],
+         force: bool = False) -> tuple[list[Job], int, list[str]]:
+    """The jobs of a run, the number of up-to-date submissions, and unknown folders."""
+    found, unknown = find_submissions(course_root, set(env_hashes))
+    state = writer.state()
+    jobs, skipped = [], 0
+    for student, lesson in found:
+        content = sha256_tree(course_root / "submitted" / student / lesson)
+        job = Job(student, lesson, content, env_hashes[lesson])
+        row = state.get((student, lesson))
+        up_to_date = (
+            row is not None
+            and row.content_hash == job.content_hash
+            and row.env_hash == job.env_hash
+            and (
+                row.status != "graded"
+                or (course_root / "autograded" / student / lesson / f"{lesson}.ipynb").exists()
+            )
+        )
+        if up_to_date and not force:
+            skipped += 1
+        else:
+            jobs.append(job)
+    return jobs, skipped, unknown
+
+
+def _copy_db(src: Path, dst: Path) -> None:
+    """A consistent copy of an sqlite file (sqlite's backup API)."""
+    if dst.exists():
+        dst.unlink()
+    a, b = sqlite3.connect(str(src)), sqlite3.connect(str(dst))
+    try:
+        a.backup(b)
+    finally:
+        b.close()
+        a.close()
+
+
+class _WorkerProc:
+    def __init__(self, index: int, course_root: Path, shard: Path, log: Path,
+                 env: dict, kernel_name: str | None, timeout: int | None):
+        cmd = [sys.executable, "-m", "grader.worker", "--course", str(course_root), "--shard", str(shard)]
+        if kernel_name:
+            cmd += ["--kernel-name", kernel_name]
+        if timeout:
+            cmd += ["--timeout", str(int(timeout))]
+        self.index = index
+        self.log = log
+        with open(log, "w") as err:
+            self.proc = subprocess.Popen(
+                cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
+                env=env, cwd=str(course_root), text=True, bufsize=1,
+            )
+        self.job: Job | None = None
+        self.ready = False
+
+    def send(self, job: Job) -> None:
+        self.job = job
+        self.proc.stdin.write(json.dumps({"student": job.student, "lesson": job.lesson}) + "\n")
+        self.proc.stdin.flush()
+
+    def finish(self) -> None:
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+
+
+def autograde(
+    course_root: Path | str,
+    solutions_dir: Path | str = DEFAULT_SOLUTIONS,
+    jobs: int | None = None,
+    timeout: int | None = None,
+    force: bool = False,
+    use_zygote: bool = True,
+    progress_stream: TextIO | None = None,
+    progress_tty: bool | None = None,
+) -> AutogradeReport:
+    """Grade every new or changed submission of ``course_root`` (all with ``force``)."""
+    root = Path(course_root).resolve()
+    start = time.monotonic()
+    report = AutogradeReport()
+    state_dir = root / STATE_DIR
+    with _Lock(state_dir / "lock"):
+        lessons = register(root, solutions_dir)
+        env_hashes = {lesson.name: environment_hash(lesson) for lesson in lessons}
+        with GradebookWriter(gradebook_path(root)) as writer:
+            todo, report.skipped, report.unknown = plan(root, writer, env_hashes, force)
+            report.submissions = len(todo) + report.skipped
+            if not todo:
+                report.seconds = time.monotonic() - start
+                return report
+            # an interrupted run must not leave "done" records for work it undid
+            writer.forget((j.student, j.lesson) for j in todo)
+            n = max(1, min(jobs or default_jobs(), len(todo)))
+            report.workers = n
+            _run(root, writer, todo, n, timeout, use_zygote, report, progress_stream, progress_tty)
+    report.seconds = time.monotonic() - start
+    return report
+
+
+def _run(root: Path, writer: GradebookWriter, todo: list[Job], n: int, timeout: int | None,
+         use_zygote: bool, report: AutogradeReport, stream: TextIO | None, tty: bool | None) -> None:
+    state_dir = root / STATE_DIR
+    shard_dir, log_dir = state_dir / "shards", state_dir / "logs"
+    shard_dir.mkdir(parents=True, exist_ok=True)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    for old in shard_dir.glob("*"):
+        old.unlink()  # shards of an earlier (maybe killed) run are discarded
+    main_db = gradebook_path(root)
+
+    zygote = Zygote(state_dir / "zygote") if use_zygote else None
+    env = notebook_env(zygote.kernel_env() if zygote else None)
+    pending = deque(todo)
+    workers: list[_WorkerProc] = []
+    respawns = 0
+    sel = selectors.DefaultSelector()
+    progress = Progress(len(todo), stream=stream, tty=tty)
+
+    def spawn(index: int) -> _WorkerProc:
+        shard = shard_dir / f"worker-{index}.db"
+        _copy_db(main_db, shard)
+        w = _WorkerProc(index, root, shard, log_dir / f"worker-{index}.log", env,
+                        KERNEL_NAME if zygote else None, timeout)
+        sel.register(w.proc.stdout, selectors.EVENT_READ, w)
+        workers.append(w)
+        return w
+
+    def feed(w: _WorkerProc) -> None:
+        if pending:
+            w.send(pending.popleft())
+        else:
+            w.job = None
+            w.finish()
+
+    try:
+        for i in range(n):
+            spawn(i)
+        if zygote:
+            zygote.start()
+        busy = n
+        while busy:
+            for key, _ in sel.select(timeout=0.5):
+                w: _WorkerProc = key.data
+                line = w.proc.stdout.readline()
+                if not line:  # the worker exited
+                    sel.unregister(w.proc.stdout)
+                    w.proc.wait()
+                    busy -= 1
+                    if w.job is not None:
+                        reason = f"worker died (exit {w.proc.returncode}); see {w.log}"
+                        report.crashed.append((w.job.student, w.job.lesson, reason))
+                        progress.advance(f"{w.job.student}/{w.job.lesson}", failed=True)
+                        w.job = None
+                    elif not w.ready:
+                        raise CourseError(f"grading worker {w.index} failed to start; see {w.log}")
+                    if pending and respawns < 2 * n:
+                        respawns += 1
+                        spawn(len(workers))
+                        busy += 1
+                    continue
+                msg = json.loads(line)
+                if msg.get("ready"):
+                    w.ready = True
+                    feed(w)
+                    continue
+                job = w.job
+                writer.merge(msg, job.content_hash, job.env_hash)
+                report.graded.append(msg)
+                progress.advance(f"{job.student}/{job.lesson}", failed=msg["status"] != "graded")
+                feed(w)
+            progress.tick()
+    finally:
+        progress.close()
+        for w in workers:
+            w.finish()
+        for w in workers:
+            try:
+                w.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                w.kill()
+        if zygote:
+            zygote.stop()

@@ -1,0 +1,173 @@
+"""``grader feedback``: HTML feedback per student and lesson, without hidden tests.
+
+Built on nbgrader's ``GenerateFeedback`` converter (its HTML template, its
+``GetGrades`` scores from the gradebook) with one more preprocessor in front,
+:class:`StripHiddenTests`, because nbgrader shows hidden tests in feedback
+(jupyter/nbgrader#917).  It removes, from every grade cell,
+
+* the hidden-test regions of the source (replaced by a one-line notice), and
+* every output line that quotes a hidden-test line: traceback context lines
+  (``----> 4 assert ...``), stream text, plain and HTML data.
+
+The messages of failed checks stay: they are meant for the student.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+from nbgrader.preprocessors import NbGraderPreprocessor
+
+from .outputs import strip_ansi
+from .regions import BEGIN_HIDDEN, END_HIDDEN, MARKERS, is_significant, regions_in_source, strip_regions
+
+HIDDEN_NOTICE = "# (hidden tests: not shown in feedback)"
+REDACTED = "(hidden test line not shown)"
+#: An IPython traceback context line: optional arrow, line number, code.
+_CONTEXT = re.compile(r"^(\s*(?:-+>)?\s*\d+\s)(.*)$")
+
+
+@dataclass
+class HiddenText:
+    """The hidden-test lines of one lesson."""
+
+    all_lines: set[str] = field(default_factory=set)  # every stripped hidden line
+    significant: set[str] = field(default_factory=set)  # those worth a substring search
+
+    @classmethod
+    def of_notebook(cls, nb) -> "HiddenText":
+        found = cls()
+        for cell in nb.cells:
+            for region in regions_in_source(cell.source, BEGIN_HIDDEN, END_HIDDEN):
+                for line in region:
+                    if line.strip():
+                        found.all_lines.add(line.strip())
+                        if is_significant(line):
+                            found.significant.add(line.strip())
+        return found
+
+
+def redact(text: str, hidden: HiddenText) -> str:
+    """``text`` with every line that quotes hidden-test source replaced by a notice."""
+    out = []
+    for line in text.split("\n"):
+        plain = strip_ansi(line)
+        m = _CONTEXT.match(plain)
+        if any(marker in plain for marker in MARKERS):
+            out.append((m.group(1) if m else "") + REDACTED)
+        elif m and m.group(2).strip() in hidden.all_lines:
+            out.append(m.group(1) + REDACTED)
+        elif any(secret in plain for secret in hidden.significant):
+            out.append(REDACTED)
+        else:
+            out.append(line)
+    return "\n".join(out)
+
+
+def _redact_value(value, hidden: HiddenText):
+    if isinstance(value, list):
+        return [redact(v, hidden) if isinstance(v, str) else v for v in value]
+    if isinstance(value, str):
+        return redact(value, hidden)
+    return value
+
+
+def strip_hidden(cell, hidden: HiddenText) -> None:
+    """Remove hidden-test source and quotes of it from one cell, in place."""
+    if cell.cell_type != "code":
+        return
+    if any(m in cell.source for m in (BEGIN_HIDDEN, END_HIDDEN)):
+        cell.source = strip_regions(cell.source, BEGIN_HIDDEN, END_HIDDEN, replacement=HIDDEN_NOTICE)
+    for output in cell.get("outputs", []):
+        kind = output.get("output_type")
+        if kind == "stream":
+            output["text"] = _redact_value(output.get("text", ""), hidden)
+        elif kind == "error":
+            output["traceback"] = [redact(t, hidden) for t in output.get("traceback", [])]
+            output["evalue"] = redact(str(output.get("evalue", "")), hidden)
+        elif kind in ("execute_result", "display_data"):
+            data = output.get("data", {})
+            for mime in ("text/plain", "text/html", "text/markdown", "text/latex"):
+                if mime in data:
+                    data[mime] = _redact_value(data[mime], hidden)
+
+
+class StripHiddenTests(NbGraderPreprocessor):
+    """nbgrader preprocessor: :func:`strip_hidden` on every cell, using the lesson's source."""
+
+    def preprocess(self, nb, resources):
+        lesson = resources["nbgrader"]["assignment"]
+        notebook = resources["nbgrader"]["notebook"]
+        owner = self.parent
+        while owner is not None and getattr(owner, "coursedir", None) is None:
+            owner = getattr(owner, "parent", None)
+        if owner is None:
+            raise RuntimeError("StripHiddenTests must run inside an nbgrader converter (no coursedir found)")
+        coursedir = owner.coursedir
+        path = Path(coursedir.root) / coursedir.source_directory / lesson / f"{notebook}.ipynb"
+        hidden = HiddenText.of_notebook(nbformat.read(str(path), as_version=4))
+        for cell in nb.cells:
+            strip_hidden(cell, hidden)
+        return nb, resources
+
+
+@dataclass
+class FeedbackReport:
+    """What ``feedback`` wrote."""
+
+    written: list[Path] = field(default_factory=list)
+    unchanged: int = 0
+    failed: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+def generate_feedback(course_root: Path | str, force: bool = False) -> FeedbackReport:
+    """Write ``feedback/<student>/<lesson>/<lesson>.html`` for every graded submission.
+
+    A feedback file newer than its autograded notebook is left alone unless
+    ``force``.
+    """
+    from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+    from nbgrader.converters import GenerateFeedback
+    from nbgrader.converters.base import NbGraderException
+    from nbgrader.coursedir import CourseDirectory
+    from nbgrader.preprocessors import GetGrades
+
+    from .merge import read_state
+    from .register import gradebook_path
+    from .worker import _Capture, load_course_config, summarize_errors
+
+    root = Path(course_root).resolve()
+    report = FeedbackReport()
+    state = read_state(gradebook_path(root))
+    cfg = load_course_config(root)
+    cfg.CourseDirectory.root = str(root)
+    cfg.GenerateFeedback.preprocessors = [StripHiddenTests, GetGrades, CSSHTMLHeaderPreprocessor]
+    cfg.GenerateFeedback.force = True
+    coursedir = CourseDirectory(config=cfg)
+    converter = GenerateFeedback(coursedir=coursedir, config=cfg)
+    capture = _Capture()
+    converter.log.addHandler(capture)
+    try:
+        for (student, lesson), row in sorted(state.items()):
+            if row.status != "graded":
+                continue
+            graded = root / "autograded" / student / lesson / f"{lesson}.ipynb"
+            target = root / "feedback" / student / lesson / f"{lesson}.html"
+            if not graded.exists():
+                continue
+            if not force and target.exists() and target.stat().st_mtime >= graded.stat().st_mtime:
+                report.unchanged += 1
+                continue
+            coursedir.student_id, coursedir.assignment_id = student, lesson
+            capture.records.clear()
+            try:
+                converter.start()
+            except (NbGraderException, Exception):
+                report.failed.append((student, lesson, summarize_errors(capture.records)))
+                continue
+            report.written.append(target)
+    finally:
+        converter.log.removeHandler(capture)
+    return report

@@ -1,0 +1,221 @@
+"""``grader report``: grades.csv, a summary table, score histograms, most failed checks.
+
+Everything is read from the gradebook (nbgrader's scores, and the grader's
+record of which submissions could not be graded) and from the autograded
+notebooks (which checks failed).  Files go to ``<course>/reports/``.
+"""
+from __future__ import annotations
+
+import csv
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from .gradebook import read_grades
+from .merge import read_state
+from .outputs import cell_text
+from .register import gradebook_path
+from .submissions import grade_id
+
+#: A failed case line printed by ``grader.checks.Cases.score``.
+_FAILED_CASE = re.compile(r"^\s*FAIL\s+(.+?)\s*$")
+
+
+@dataclass
+class Report:
+    """The class's grades and where the report files are."""
+
+    lessons: list[str]
+    students: list[str]
+    max_scores: dict[str, float]
+    scores: dict[tuple[str, str], float]  # (student, lesson) -> score, submitted only
+    status: dict[tuple[str, str], str]  # graded / error
+    failing_cells: list[tuple[str, str, int]] = field(default_factory=list)  # lesson, grade id, count
+    failing_cases: list[tuple[str, str, int]] = field(default_factory=list)  # lesson, case label, count
+    csv_path: Path | None = None
+    plot_path: Path | None = None
+    checks_path: Path | None = None
+
+    def total(self, student: str) -> tuple[float, float]:
+        return (
+            sum(self.scores.get((student, lesson), 0.0) for lesson in self.lessons),
+            sum(self.max_scores[lesson] for lesson in self.lessons),
+        )
+
+
+def _lesson_max(grades: dict) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for (_, lesson), cells in grades.items():
+        out[lesson] = sum(c.max_score for c in cells.values())
+    return out
+
+
+def build_report(course_root: Path | str) -> Report:
+    """Collect the class's grades from the course directory."""
+    root = Path(course_root).resolve()
+    db = gradebook_path(root)
+    grades = read_grades(db)
+    state = read_state(db)
+    from nbgrader.api import Gradebook
+
+    from .gradebook import COURSE_ID, db_url
+
+    with Gradebook(db_url(db), COURSE_ID) as gb:
+        lessons = sorted(a.name for a in gb.assignments)
+        max_scores = {a.name: float(a.max_score) for a in gb.assignments}
+        students = sorted(s.id for s in gb.students)
+    scores = {key: sum(c.score for c in cells.values()) for key, cells in grades.items()}
+    status = {key: (state[key].status if key in state else "graded") for key in grades}
+
+    cell_fails: Counter = Counter()
+    case_fails: Counter = Counter()
+    for key, cells in grades.items():
+        if status[key] != "graded":
+            continue
+        student, lesson = key
+        lost = {g for g, c in cells.items() if c.score < c.max_score}
+        for g in lost:
+            cell_fails[(lesson, g)] += 1
+        path = root / "autograded" / student / lesson / f"{lesson}.ipynb"
+        if lost and path.exists():
+            try:
+                nb = nbformat.read(str(path), as_version=4)
+            except Exception:
+                continue
+            for cell in nb.cells:
+                if grade_id(cell) in lost:
+                    for line in cell_text(cell).splitlines():
+                        m = _FAILED_CASE.match(line)
+                        if m:
+                            case_fails[(lesson, f"{grade_id(cell)}: {m.group(1)}")] += 1
+    return Report(
+        lessons=lessons,
+        students=students,
+        max_scores=max_scores,
+        scores=scores,
+        status=status,
+        failing_cells=[(l, g, n) for (l, g), n in cell_fails.most_common()],
+        failing_cases=[(l, g, n) for (l, g), n in case_fails.most_common()],
+    )
+
+
+def _fmt(x: float) -> str:
+    return f"{x:g}"
+
+
+def table(report: Report) -> str:
+    """The gradebook as a text table: one row per student, one column per lesson."""
+    head = ["student", *report.lessons, "total"]
+    rows = []
+    for student in report.students:
+        row = [student]
+        for lesson in report.lessons:
+            key = (student, lesson)
+            if key not in report.scores:
+                row.append("-")
+            elif report.status.get(key) == "error":
+                row.append(f"{_fmt(report.scores[key])}!")
+            else:
+                row.append(_fmt(report.scores[key]))
+        got, top = report.total(student)
+        row.append(f"{_fmt(got)}/{_fmt(top)}")
+        rows.append(row)
+    means = ["mean"]
+    for lesson in report.lessons:
+        vals = [report.scores[(s, lesson)] for s in report.students if (s, lesson) in report.scores]
+        means.append(f"{sum(vals) / len(vals):.1f}" if vals else "-")
+    means.append("")
+    maxes = ["max", *[_fmt(report.max_scores[lesson]) for lesson in report.lessons], ""]
+    widths = [max(len(str(r[i])) for r in [head, *rows, means, maxes]) for i in range(len(head))]
+
+    def line(cells):
+        return "  ".join(str(c).rjust(w) if i else str(c).ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+
+    rule = "  ".join("-" * w for w in widths)
+    out = [line(head), rule, *(line(r) for r in rows), rule, line(means), line(maxes)]
+    out.append("(- = not submitted, ! = could not be graded)")
+    return "\n".join(out)
+
+
+def write_csv(report: Report, path: Path) -> Path:
+    """``student, lesson, score, max, status`` for every student and lesson."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["student", "lesson", "score", "max", "status"])
+        for student in report.students:
+            for lesson in report.lessons:
+                key = (student, lesson)
+                score = report.scores.get(key)
+                w.writerow([
+                    student, lesson,
+                    _fmt(score) if score is not None else "0",
+                    _fmt(report.max_scores[lesson]),
+                    report.status.get(key, "missing"),
+                ])
+    return path
+
+
+def plot(report: Report, path: Path) -> Path:
+    """A PNG with one score histogram per lesson."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = max(1, len(report.lessons))
+    cols = min(3, n)
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
+    for ax, lesson in zip(axes.flat, report.lessons):
+        top = report.max_scores[lesson]
+        vals = [report.scores[(s, lesson)] for s in report.students if (s, lesson) in report.scores]
+        bins = [x - 0.5 for x in range(int(top) + 2)] if top <= 20 else 10
+        ax.hist(vals, bins=bins, color="#4c72b0", edgecolor="white")
+        ax.set_title(f"{lesson} (n={len(vals)})")
+        ax.set_xlabel(f"score (points of {_fmt(top)})")
+        ax.set_ylabel("submissions")
+        ax.set_xlim(-0.5, top + 0.5)
+    for ax in list(axes.flat)[len(report.lessons):]:
+        ax.axis("off")
+    fig.suptitle("Score distribution per lesson")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def write_failing_checks(report: Report, path: Path) -> Path:
+    """``lesson, check, failed`` (grade cells, then individual cases), most failed first."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["lesson", "check", "failed"])
+        for lesson, check, count in report.failing_cells + report.failing_cases:
+            w.writerow([lesson, check, count])
+    return path
+
+
+def failing_summary(report: Report, top: int = 8) -> str:
+    """The checks that failed most often, as text."""
+    lines = ["Most often failed grade cells (submissions that lost points):"]
+    lines += [f"  {n:3d}  {lesson} / {g}" for lesson, g, n in report.failing_cells[:top]] or ["  none"]
+    if report.failing_cases:
+        lines.append("Most often failed checks inside them:")
+        lines += [f"  {n:3d}  {lesson} / {g}" for lesson, g, n in report.failing_cases[:top]]
+    return "\n".join(lines)
+
+
+def make_report(course_root: Path | str, out_dir: Path | str | None = None) -> Report:
+    """Build the report and write grades.csv, scores.png and failing_checks.csv."""
+    root = Path(course_root).resolve()
+    out = Path(out_dir) if out_dir else root / "reports"
+    report = build_report(root)
+    report.csv_path = write_csv(report, out / "grades.csv")
+    report.plot_path = plot(report, out / "scores.png")
+    report.checks_path = write_failing_checks(report, out / "failing_checks.csv")
+    return report
