@@ -141,12 +141,12 @@ def diagnose(got: np.ndarray, expected: np.ndarray, batch_size: int | None = Non
     """
     if not _all(_isfinite(got)):
         return "Hint: the result contains nan or inf (overflow? a division by zero? use the stable formula)."
-    if _norm(got) == 0 and _norm(expected) > 0:
-        return "Hint: the result is all zeros: is the value computed and returned (or stored)?"
-    for text, value in (candidates or {}).items():
+    for text, value in (candidates or {}).items():  # bug-specific hints first: they are the most precise
         value = _asarray(value, dtype=_float64)
         if value.shape == got.shape and _close(got, value, rtol):
             return f"Hint: {text}."
+    if _norm(got) == 0 and _norm(expected) > 0:
+        return "Hint: the result is all zeros: is the value computed and returned (or stored)?"
     if got.ndim == 2 and got.shape[0] == got.shape[1] and _close(got, expected.T, rtol) and not _close(got, expected, rtol):
         return "Hint: the result is transposed."
     ee = _float(_sum(expected * expected))
@@ -190,6 +190,9 @@ def _compare(name: str, got_raw: object, expected_raw: object, threshold: float,
             return err
         hint = diagnose(got, expected, batch_size, candidates)
     labels = ("analytic", "numeric") if kind == "gradient" else ("got", "expected")
+    if got.ndim == 0:  # a scalar: no shape or worst entry to speak of
+        raise _AssertionError(f"{name}: {labels[0]} {float(got):.8g}, {labels[1]} {float(expected):.8g}; "
+                              f"relative error {err:.3e} > threshold {threshold:.1e}. {hint}".rstrip())
     worst = _worst_entry(got, expected, *labels)
     raise _AssertionError(f"{name} (shape {got.shape}): relative error {err:.3e} > threshold {threshold:.1e}; {worst}. {hint}".rstrip())
 

@@ -119,3 +119,14 @@ def test_numeric_vjp_and_random_array():
     G = gen.standard_normal((5, 4))
     np.testing.assert_allclose(checks.numeric_vjp(np.tanh, x, G), G * (1 - np.tanh(x) ** 2), rtol=1e-7)
     np.testing.assert_array_equal(checks.rng("same").random(3), checks.rng("same").random(3))
+
+
+def test_specific_candidate_hint_wins_over_generic_all_zeros(g):
+    zeros = np.zeros_like(g)
+    fails_with(lambda: checks.assert_gradient("grad_W", zeros, g, candidates={"the bias norm was taken instead of the weight norm": zeros}),
+               "bias norm was taken")
+
+
+def test_scalar_messages_have_no_shape_noise():
+    msg = fails_with(lambda: checks.assert_close("loss", 2.0, 1.0), "loss: got 2, expected 1", "factor 2")
+    assert "shape" not in msg and "worst entry" not in msg
