@@ -90,6 +90,11 @@ def draw_graph(root, ax=None):
     depth: dict[int, int] = {}
     for node in order:  # inputs before outputs
         depth[id(node)] = 1 + max((depth[id(c)] for c in node._prev), default=-1)
+    # Leaves sit one column left of their first consumer, so arrows stay short.
+    for node in reversed(order):
+        for child in node._prev:
+            if not child._prev:
+                depth[id(child)] = max(depth[id(child)], depth[id(node)] - 1) if id(child) in depth else depth[id(node)] - 1
     columns: dict[int, list] = {}
     for node in order:
         columns.setdefault(depth[id(node)], []).append(node)
@@ -106,10 +111,10 @@ def draw_graph(root, ax=None):
         name = node.label or node._op or "input"
         ax.text(x, yv, f"{name}\n{node.data:.4g}\ngrad {node.grad:.3g}", ha="center", va="center", fontsize=7,
                 bbox=dict(boxstyle="round", fc="lightyellow" if node._op else "lightblue", ec="0.4"))
-    ax.set_xlim(-0.6, max(columns) + 0.6)
+    ax.set_xlim(min(columns) - 0.6, max(columns) + 0.6)
     ys = [p[1] for p in pos.values()]
     ax.set_ylim(min(ys) - 0.8, max(ys) + 0.8)
     ax.set(xlabel="depth in the graph (inputs on the left)", ylabel="node", title="Computation graph: data and grad of each node")
-    ax.set_xticks(range(max(columns) + 1))
+    ax.set_xticks(range(min(columns), max(columns) + 1))
     ax.set_yticks([])
     return ax
