@@ -288,6 +288,8 @@ def _run(root: Path, writer: GradebookWriter, todo: list[Job], n: int, timeout: 
                     continue
                 msg = json.loads(line)
                 if msg.get("ready"):
+                    if not any(x.ready for x in workers):
+                        progress.restart()  # the ETA counts grading, not start-up
                     w.ready = True
                     feed(w)
                     continue

@@ -81,6 +81,37 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_collect(args: argparse.Namespace) -> int:
+    from .collect import collect
+    from .course import find_lessons
+
+    lessons = [lesson.name for lesson in find_lessons(args.solutions)]
+    report = collect(args.path, args.course, lessons)
+    print(report.summary())
+    print(f"submissions are in {Path(args.course) / 'submitted'}")
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from .course import CourseError
+    from .validate import validate
+
+    try:
+        verdict = validate(args.notebook, args.solutions, timeout=args.timeout)
+    except CourseError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(verdict.render())
+    return 0 if verdict.ok else 1
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    result = run_demo(args.dir, args.solutions, jobs=args.jobs, students=args.students)
+    return 1 if result.mismatches else 0
+
+
 def _course_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--course", type=Path, default=DEFAULT_COURSE,
                    help="course directory (default: $GRADER_COURSE or %(default)s)")
@@ -96,6 +127,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--solutions", type=Path, default=DEFAULT_SOLUTIONS, help="source notebooks (default: %(default)s)")
     p.add_argument("--lessons", type=Path, default=DEFAULT_LESSONS, help="released notebooks (default: %(default)s)")
     p.set_defaults(func=_cmd_release)
+
+    p = sub.add_parser("validate", help="grade one notebook as autograde would; exit 1 if any check fails")
+    p.add_argument("notebook", type=Path)
+    p.add_argument("--solutions", type=Path, default=DEFAULT_SOLUTIONS, help="source notebooks (default: %(default)s)")
+    p.add_argument("--timeout", type=int, default=None, help="seconds per cell (default: the course's)")
+    p.set_defaults(func=_cmd_validate)
+
+    p = sub.add_parser("collect", help="copy a folder of submissions (student folders or zips) into the course")
+    p.add_argument("path", type=Path, help="folder of <student_id>/<lesson>/<lesson>.ipynb and/or <student_id>.zip")
+    _course_args(p)
+    p.set_defaults(func=_cmd_collect)
 
     p = sub.add_parser("autograde", help="grade every new or changed submission, in parallel")
     _course_args(p)
@@ -114,10 +156,20 @@ def build_parser() -> argparse.ArgumentParser:
     _course_args(p)
     p.add_argument("--out", type=Path, default=None, help="output folder (default: COURSE/reports)")
     p.set_defaults(func=_cmd_report)
+
+    p = sub.add_parser("demo", help="build and grade the sample class (make demo)")
+    p.add_argument("--dir", type=Path, default=None, help="work folder (default: a new temporary folder)")
+    p.add_argument("--solutions", type=Path, default=DEFAULT_SOLUTIONS, help="source notebooks (default: %(default)s)")
+    p.add_argument("--jobs", "-j", type=int, default=None, help="parallel workers (default: number of cores)")
+    p.add_argument("--students", type=int, default=24, help="class size (default: %(default)s)")
+    p.set_defaults(func=_cmd_demo)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m grader`` and the ``course-grader`` script."""
+    # jsonschema builds an RFC 3987 grammar at import (~1.5 s per process) for a
+    # format check nbformat never uses: skip it in the grader's own processes.
+    sys.modules.setdefault("rfc3987_syntax", None)
     args = build_parser().parse_args(argv)
     return args.func(args)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import nbformat
 from nbgrader.preprocessors import NbGraderPreprocessor
+from traitlets import List
 
 from .outputs import strip_ansi
 from .regions import BEGIN_HIDDEN, END_HIDDEN, MARKERS, is_significant, regions_in_source, strip_regions
@@ -96,6 +97,9 @@ def strip_hidden(cell, hidden: HiddenText) -> None:
 
 class StripHiddenTests(NbGraderPreprocessor):
     """nbgrader preprocessor: :func:`strip_hidden` on every cell, using the lesson's source."""
+
+    # shared config of nbconvert's preprocessors; declared so traitlets does not warn
+    display_data_priority = List([]).tag(config=True)
 
     def preprocess(self, nb, resources):
         lesson = resources["nbgrader"]["assignment"]

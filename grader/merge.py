@@ -11,12 +11,14 @@ not recorded and graded again by the next run.
 from __future__ import annotations
 
 import datetime as _dt
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
 from nbgrader.api import Gradebook
 from sqlalchemy import text
+from sqlalchemy.exc import SAWarning
 
 from .gradebook import COURSE_ID, db_url
 
@@ -84,6 +86,12 @@ class GradebookWriter:
 
     def merge(self, result: dict, content_hash: str, env_hash: str) -> None:
         """Write one worker result (see ``grader.worker.Worker.grade``) and its record, atomically."""
+        with warnings.catch_warnings():
+            # nbgrader's add_submission trips SQLAlchemy autoflush warnings; harmless
+            warnings.simplefilter("ignore", SAWarning)
+            self._merge(result, content_hash, env_hash)
+
+    def _merge(self, result: dict, content_hash: str, env_hash: str) -> None:
         gb = self.gb
         student, lesson = result["student"], result["lesson"]
         payload = result.get("payload") or {}

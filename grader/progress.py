@@ -34,6 +34,10 @@ class Progress:
         if self.tty:
             self._draw()
 
+    def restart(self) -> None:
+        """Start the clock now (call when the first item really starts)."""
+        self.start = time.monotonic()
+
     def eta(self) -> float | None:
         """Seconds left, from the average rate so far (None before the first item)."""
         if self.done == 0:

@@ -224,6 +224,7 @@ def _die_with_parent() -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run a worker: jobs on stdin, results on stdout."""
     _die_with_parent()
+    sys.modules.setdefault("rfc3987_syntax", None)  # see grader.cli.main
     parser = argparse.ArgumentParser(prog="python -m grader.worker")
     parser.add_argument("--course", required=True)
     parser.add_argument("--shard", required=True)

@@ -1,0 +1,84 @@
+"""Which grade cells fail when some exercises are left unanswered.
+
+Used to compute the expected score of a "partly done" sample submission from
+the notebook alone.  The rule (documented in ``grader/AUTHORING.md``): run
+through the cells in order; names defined by an unanswered solution cell are
+*broken*; an ordinary or answered cell that uses a broken name breaks the
+names it defines; a grade cell that uses a broken name (hidden tests
+included) scores 0, every other grade cell scores full.
+"""
+from __future__ import annotations
+
+import ast
+import re
+
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _parse(source: str) -> ast.Module | None:
+    # IPython magics and shell escapes are not Python
+    lines = ["" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines()]
+    try:
+        return ast.parse("\n".join(lines))
+    except SyntaxError:
+        return None
+
+
+def defined_names(source: str) -> set[str]:
+    """Names a cell binds at module level (assignments, defs, classes, imports, loops, with)."""
+    tree = _parse(source)
+    if tree is None:
+        return set()
+    names: set[str] = set()
+
+    def visit(stmts):
+        for node in stmts:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names.add(node.name)
+                continue
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                for alias in node.names:
+                    names.add((alias.asname or alias.name).split(".")[0])
+                continue
+            for sub in ast.walk(node):
+                if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
+                    names.add(sub.id)
+                if isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+                    break
+            for field in ("body", "orelse", "finalbody", "handlers"):
+                inner = getattr(node, field, None)
+                if isinstance(inner, list):
+                    visit([n for n in inner if isinstance(n, ast.stmt)] +
+                          [s for h in inner if isinstance(h, ast.ExceptHandler) for s in h.body])
+
+    visit(tree.body)
+    return names
+
+
+def used_names(source: str) -> set[str]:
+    """Every plain name a cell mentions (attributes excluded)."""
+    tree = _parse(source)
+    if tree is None:
+        return set(_IDENT.findall(source))
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+
+
+def failing_grade_cells(source_nb, unanswered: set[str]) -> set[str]:
+    """Grade ids that score 0 when the solution cells ``unanswered`` keep their stub."""
+    broken: set[str] = set()
+    failing: set[str] = set()
+    for cell in source_nb.cells:
+        if cell.cell_type != "code":
+            continue
+        meta = cell.get("metadata", {}).get("nbgrader", {}) or {}
+        gid = meta.get("grade_id")
+        source = cell.source
+        if meta.get("solution") and gid in unanswered:
+            broken |= defined_names(source)
+            continue
+        uses_broken = bool(used_names(source) & broken)
+        if meta.get("grade") and uses_broken:
+            failing.add(gid)
+        if uses_broken:
+            broken |= defined_names(source)
+    return failing

@@ -1,0 +1,149 @@
+"""The instructor pipeline on a small class: autograde, rerun, force, feedback, report.
+
+The class is the sample class of ``grader.sample_class`` built on the toy
+lesson of ``grader.toy`` (12 students: every kind of submission once), so
+these tests do not depend on the real lessons; ``test_cli_demo.py`` runs the
+real ones.
+"""
+from __future__ import annotations
+
+import csv
+import html
+import io
+import re
+from types import SimpleNamespace
+
+import nbformat
+import pytest
+
+from grader.autograde import autograde
+from grader.course import find_lessons
+from grader.feedback import REDACTED, generate_feedback
+from grader.gradebook import read_grades, snapshot, total
+from grader.merge import read_state
+from grader.regions import MARKERS
+from grader.register import register
+from grader.report import make_report, table
+from grader.sample_class import expected_scores, load_lesson, plan_class, submission_bytes
+from grader.toy import TOY_HIDDEN_LINE, write_toy_lesson
+
+
+def _grade(course, solutions, **kw):
+    stream = io.StringIO()
+    report = autograde(course, solutions, jobs=2, progress_stream=stream, progress_tty=False, **kw)
+    return report, stream.getvalue()
+
+
+@pytest.fixture(scope="module")
+def toy_class(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pipeline")
+    solutions = root / "solutions"
+    write_toy_lesson(solutions)
+    course = root / "course"
+    register(course, solutions)
+    lessons = {
+        lesson.name: load_lesson(lesson, course / "lessons" / lesson.name / f"{lesson.name}.ipynb")
+        for lesson in find_lessons(solutions)
+    }
+    plan = plan_class(list(lessons.values()), students=12)
+    for item in plan:
+        data = submission_bytes(item, lessons[item.lesson])
+        if data is not None:
+            path = course / "submitted" / item.student / item.lesson / f"{item.lesson}.ipynb"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+    first, progress = _grade(course, solutions)
+    after_first = snapshot(course)
+    second, _ = _grade(course, solutions)
+    return SimpleNamespace(
+        root=root, course=course, solutions=solutions, plan=plan, lessons=lessons,
+        expected=expected_scores(plan, lessons), first=first, progress=progress,
+        after_first=after_first, second=second,
+    )
+
+
+def test_every_kind_of_submission_is_in_the_class(toy_class):
+    kinds = {item.kind for item in toy_class.plan}
+    assert kinds == {"complete", "blank", "partial", "bug", "exception", "invalid_json", "crash", "missing"}
+
+
+def test_class_grades_to_its_expected_scores(toy_class):
+    actual = {key: total(cells)[0] for key, cells in read_grades(toy_class.course / "gradebook.db").items()}
+    assert actual == pytest.approx(toy_class.expected)
+    assert len(actual) == 11  # one student submitted nothing
+
+
+def test_broken_submissions_are_recorded_not_fatal(toy_class):
+    kinds = {(p.student, p.lesson): p.kind for p in toy_class.plan}
+    failed = {(s, l): reason for s, l, reason in toy_class.first.failures}
+    assert {kinds[key] for key in failed} == {"invalid_json", "crash"}
+    reasons = " | ".join(failed.values())
+    assert "NotJSONError" in reasons and "DeadKernelError" in reasons
+    state = read_state(toy_class.course / "gradebook.db")
+    assert {key for key, row in state.items() if row.status == "error"} == set(failed)
+    assert len(toy_class.first.graded) == 11
+
+
+def test_progress_reports_done_total_failures_and_eta(toy_class):
+    lines = toy_class.progress.strip().splitlines()
+    assert lines[-1].startswith("grading [") and "11/11" in lines[-1] and "failures 2" in lines[-1]
+    assert all("ETA" in line for line in lines)
+
+
+def test_rerun_without_changes_regrades_nothing(toy_class):
+    assert toy_class.second.graded == []
+    assert toy_class.second.skipped == toy_class.first.submissions == 11
+    assert snapshot(toy_class.course) == toy_class.after_first
+
+
+def test_feedback_never_shows_hidden_test_source(toy_class):
+    report = generate_feedback(toy_class.course)
+    assert report.failed == []
+    assert len(report.written) == 9  # every graded submission (not the two broken ones)
+    source = nbformat.read(str(toy_class.solutions / "00_toy" / "00_toy.ipynb"), as_version=4)
+    hidden = [TOY_HIDDEN_LINE, "cases = cases + [7.5]"]
+    assert all(any(h in c.source for c in source.cells) for h in hidden), "the toy lesson must have these hidden lines"
+    kinds = {p.student: p.kind for p in toy_class.plan}
+    saw_redaction = False
+    for path in report.written:
+        text = html.unescape(re.sub(r"<[^>]+>", "", path.read_text()))
+        for line in hidden:
+            assert line not in text, f"{path} shows hidden test source {line!r}"
+        assert not any(m in text for m in MARKERS), f"{path} shows a hidden-test delimiter"
+        assert "square(2) == 4" in text, f"{path} lost the visible test"
+        student = path.parent.parent.name
+        if kinds[student] == "bug" and "square: hidden case square(5) should be 25" in text:
+            saw_redaction = saw_redaction or REDACTED in text  # the failing hidden line, replaced
+    assert saw_redaction, "a buggy square() should fail the hidden check and show its message, not its source"
+    again = generate_feedback(toy_class.course)
+    assert again.written == [] and again.unchanged == 9
+
+
+def test_report_files_and_table(toy_class):
+    report = make_report(toy_class.course)
+    with open(report.csv_path) as f:
+        rows = list(csv.DictReader(f))
+    assert {r["student"] for r in rows} == {p.student for p in toy_class.plan if p.kind != "missing"}
+    for r in rows:
+        assert float(r["score"]) == pytest.approx(toy_class.expected[(r["student"], r["lesson"])])
+        assert float(r["max"]) == 5.0
+    assert report.plot_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    text = table(report)
+    assert "total" in text and "0!" in text  # broken submissions are marked
+    failing = {g: n for _, g, n in report.failing_cells}
+    assert failing.get("test_square", 0) >= 1 and failing.get("test_grad_square", 0) >= 1
+
+
+def test_changed_submission_is_regraded_then_force_regrades_all(toy_class):
+    blank = next(p for p in toy_class.plan if p.kind == "blank")
+    done = next(p for p in toy_class.plan if p.kind == "complete")
+    src = toy_class.course / "submitted" / done.student / done.lesson / f"{done.lesson}.ipynb"
+    dst = toy_class.course / "submitted" / blank.student / blank.lesson / f"{blank.lesson}.ipynb"
+    dst.write_bytes(src.read_bytes())
+    changed, _ = _grade(toy_class.course, toy_class.solutions)
+    assert [(r["student"], r["lesson"]) for r in changed.graded] == [(blank.student, blank.lesson)]
+    assert total(read_grades(toy_class.course / "gradebook.db")[(blank.student, blank.lesson)])[0] == 5.0
+    before = snapshot(toy_class.course)
+    forced, _ = _grade(toy_class.course, toy_class.solutions, force=True)
+    assert len(forced.graded) == 11 and forced.skipped == 0
+    assert snapshot(toy_class.course) == before
