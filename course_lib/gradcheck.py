@@ -30,7 +30,7 @@ from typing import Callable, Mapping
 import numpy as np
 
 Array = np.ndarray
-U64 = float(np.finfo(np.float64).eps)  # unit round-off of float64, 2.2e-16
+U64 = float(np.finfo(np.float64).eps)  # machine epsilon of float64, 2.2e-16 (twice the unit round-off)
 
 
 class PrecisionWarning(UserWarning):
