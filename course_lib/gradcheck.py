@@ -5,7 +5,7 @@ Central difference, for a small step ``h``:
     dL/dx_i ~= (L(x + h e_i) - L(x - h e_i)) / (2h)        error O(h^2) + O(u |L| / h)
 
 The first error term (truncation) shrinks with ``h``; the second (round-off,
-``u = 2^-52`` in float64) grows as ``h`` shrinks. Neither is visible in a raw
+``u ~ 1e-16`` in float64) grows as ``h`` shrinks. Neither is visible in a raw
 per-entry relative error, which is why a naive check with ``h = 1e-6`` on a
 network whose loss is ``5e7`` calls correct gradients wrong: the round-off
 alone is ``1e-16 * 5e7 / 1e-6 = 5e-3`` per entry, larger than the smallest

@@ -94,8 +94,22 @@ def is_significant(line: str) -> bool:
     return not _TRIVIAL.match(text)
 
 
+def public_lines(nb) -> set[str]:
+    """Stripped lines the notebook shows outside every solution and hidden-test region."""
+    out: set[str] = set()
+    for cell in nb.get("cells", []):
+        source = strip_regions(_cell_source(cell), BEGIN_SOLUTION, END_SOLUTION)
+        source = strip_regions(source, BEGIN_HIDDEN, END_HIDDEN)
+        out.update(line.strip() for line in source.splitlines())
+    return out
+
+
 def secret_lines(nb, kinds: Iterable[str] = ("solution", "hidden")) -> set[str]:
-    """The stripped, significant lines of the notebook's regions of ``kinds``."""
+    """The stripped, significant lines of the notebook's regions of ``kinds``.
+
+    A line that the notebook also shows outside every region (``L = len(Ws)``
+    in a given helper as well as in a solution) is public, so it is no secret.
+    """
     wanted = set(kinds)
     return {
         line.strip()
@@ -103,7 +117,7 @@ def secret_lines(nb, kinds: Iterable[str] = ("solution", "hidden")) -> set[str]:
         if region.kind in wanted
         for line in region.lines
         if is_significant(line)
-    }
+    } - public_lines(nb)
 
 
 def strip_regions(source: str, begin: str, end: str, replacement: str | None = None) -> str:
