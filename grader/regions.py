@@ -95,9 +95,14 @@ def is_significant(line: str) -> bool:
 
 
 def public_lines(nb) -> set[str]:
-    """Stripped lines the notebook shows outside every solution and hidden-test region."""
+    """Stripped lines of code the notebook shows outside every solution and hidden-test region.
+
+    Only code cells count: a markdown cell that quotes a solution line is a leak.
+    """
     out: set[str] = set()
     for cell in nb.get("cells", []):
+        if cell.get("cell_type") != "code":
+            continue
         source = strip_regions(_cell_source(cell), BEGIN_SOLUTION, END_SOLUTION)
         source = strip_regions(source, BEGIN_HIDDEN, END_HIDDEN)
         out.update(line.strip() for line in source.splitlines())
@@ -107,8 +112,8 @@ def public_lines(nb) -> set[str]:
 def secret_lines(nb, kinds: Iterable[str] = ("solution", "hidden")) -> set[str]:
     """The stripped, significant lines of the notebook's regions of ``kinds``.
 
-    A line that the notebook also shows outside every region (``L = len(Ws)``
-    in a given helper as well as in a solution) is public, so it is no secret.
+    A line of code that the notebook also shows outside every region
+    (``L = len(Ws)`` in a given helper as well as in a solution) is public.
     """
     wanted = set(kinds)
     return {

@@ -22,3 +22,9 @@ def test_solution_and_hidden_lines_are_secret_but_public_ones_are_not():
     assert "L = len(Ws)" not in secrets  # shown in the public helper too
     leaks = list(find_leaks(["x = 1", "    grads = [W.T @ W for W in Ws]", "### END SOLUTION"], secrets))
     assert leaks == ["grads = [W.T @ W for W in Ws]", "### END SOLUTION"]
+
+
+def test_a_markdown_quote_of_a_solution_line_does_not_make_it_public():
+    nb = _nb("def f(Ws):\n    ### BEGIN SOLUTION\n    grads = [W.T @ W for W in Ws]\n    ### END SOLUTION")
+    nb.cells.append(nbformat.v4.new_markdown_cell("Hint:\n\n    grads = [W.T @ W for W in Ws]\n"))
+    assert "grads = [W.T @ W for W in Ws]" in secret_lines(nb)
