@@ -1,0 +1,112 @@
+"""``kill -9`` in the middle of ``grader autograde``, then a rerun: same gradebook as one clean run."""
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from grader.autograde import autograde
+from grader.course import find_lessons
+from grader.gradebook import snapshot
+from grader.register import register
+from grader.sample_class import load_lesson, plan_class, submission_bytes
+from grader.toy import write_toy_lesson
+
+STUDENTS = 10
+
+
+def _build(course: Path, solutions: Path) -> int:
+    register(course, solutions)
+    lessons = {
+        lesson.name: load_lesson(lesson, course / "lessons" / lesson.name / f"{lesson.name}.ipynb")
+        for lesson in find_lessons(solutions)
+    }
+    count = 0
+    for item in plan_class(list(lessons.values()), students=STUDENTS):
+        data = submission_bytes(item, lessons[item.lesson])
+        if data is not None:
+            path = course / "submitted" / item.student / item.lesson / f"{item.lesson}.ipynb"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+            count += 1
+    return count
+
+
+def _merged(db: Path) -> int:
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=0.2) as con:
+            return con.execute("SELECT COUNT(*) FROM grader_state").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+def _processes_in(folder: Path) -> list[int]:
+    """Pids whose working directory or command line is inside ``folder``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cwd = os.readlink(entry / "cwd")
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if cwd.startswith(str(folder)) or str(folder) in cmd:
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/cwd").exists(), reason="needs /proc")
+@pytest.mark.parametrize("kill_after", [0, 3], ids=["while-starting", "after-3-merged"])
+def test_kill_9_mid_run_then_rerun_equals_uninterrupted_run(tmp_path, kill_after):
+    solutions = tmp_path / "solutions"
+    write_toy_lesson(solutions)
+    clean, killed = tmp_path / "clean", tmp_path / "killed"
+    total = _build(clean, solutions)
+    shutil.copytree(clean, killed)  # same registration, same submissions
+    autograde(clean, solutions, jobs=2, progress_stream=io.StringIO(), progress_tty=False)
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "grader", "autograde", "--course", str(killed),
+         "--solutions", str(solutions), "--jobs", "2"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 600
+    shards = killed / ".grader" / "shards"
+    while proc.poll() is None and time.monotonic() < deadline:
+        if kill_after == 0 and shards.is_dir() and any(shards.iterdir()):
+            break  # workers are being started
+        if kill_after and _merged(killed / "gradebook.db") >= kill_after:
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run finished before it could be killed; grade more notebooks"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done_before_rerun = _merged(killed / "gradebook.db")
+    assert done_before_rerun < total
+    if kill_after:
+        assert done_before_rerun >= kill_after
+
+    # workers, the zygote and kernels die with the grader (no orphan keeps writing)
+    deadline = time.monotonic() + 60
+    while _processes_in(killed) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _processes_in(killed) == [], "processes of the killed run survived it"
+
+    rerun = autograde(killed, solutions, jobs=2, progress_stream=io.StringIO(), progress_tty=False)
+    assert rerun.skipped == done_before_rerun and len(rerun.graded) == total - done_before_rerun
+    assert snapshot(killed) == snapshot(clean)
+    again = autograde(killed, solutions, jobs=2, progress_stream=io.StringIO(), progress_tty=False)
+    assert again.graded == [], (
+        "a third run regraded "
+        f"{[(r['student'], r['lesson']) for r in again.graded]} (did course_lib or grader/checks.py "
+        "change meanwhile? they are part of the grading environment hash)"
+    )
