@@ -110,12 +110,14 @@ def write_course_config(course_root: Path | str) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     path = root / "nbgrader_config.py"
     path.write_text(
-        "# Written by grader.course: the course configuration, rooted in this folder.\n"
+        "# Written by grader.course: the course configuration, rooted in this folder\n"
+        "# (wherever the folder is copied or moved).\n"
+        "import os\n"
         f"_course_config = {str(GRADER_CONFIG)!r}\n"
         "with open(_course_config) as _f:\n"
         "    exec(compile(_f.read(), _course_config, 'exec'),"
         " {'c': c, 'get_config': get_config, '__file__': _course_config})\n"
-        f"c.CourseDirectory.root = {str(root)!r}\n",
+        "c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))\n",
         encoding="utf-8",
     )
     return path

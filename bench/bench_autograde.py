@@ -1,0 +1,157 @@
+"""Class autograding: plain serial ``nbgrader autograde`` against ``grader autograde``.
+
+Builds the sample class of ``make demo`` (24 students x every lesson), copies
+the course directory, and grades one copy with ``nbgrader autograde "*"``
+(serial, a fresh kernel process per notebook) and the other with
+``python -m grader autograde`` (parallel workers, pre-warmed forked kernels),
+both as subprocesses, wall clock including start-up.  Asserts that every grade
+cell got the same score from both, prints notebooks/minute and the ratio.
+
+``--breakdown`` adds grader runs with one worker and/or without the zygote,
+which splits the speed-up into its parts, and a kernel start-up
+micro-benchmark.
+
+    python bench/bench_autograde.py [--students N] [--breakdown]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+from _table import print_table  # noqa: E402
+
+from grader.course import DEFAULT_SOLUTIONS, find_lessons, notebook_env  # noqa: E402
+from grader.gradebook import read_grades  # noqa: E402
+from grader.register import register  # noqa: E402
+from grader.sample_class import load_lesson, plan_class, submission_bytes  # noqa: E402
+
+
+def build_class(course: Path, solutions: Path, students: int) -> int:
+    """Register the lessons and write the sample class's submissions; return their number."""
+    register(course, solutions)
+    lessons = {
+        lesson.name: load_lesson(lesson, course / "lessons" / lesson.name / f"{lesson.name}.ipynb")
+        for lesson in find_lessons(solutions)
+    }
+    count = 0
+    for item in plan_class(list(lessons.values()), students):
+        data = submission_bytes(item, lessons[item.lesson])
+        if data is not None:
+            path = course / "submitted" / item.student / item.lesson / f"{item.lesson}.ipynb"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+            count += 1
+    return count
+
+
+def timed(cmd: list[str], cwd: Path) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, cwd=cwd, env=notebook_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def cell_scores(course: Path) -> dict:
+    return {key: {g: c.auto_score for g, c in cells.items()} for key, cells in read_grades(course / "gradebook.db").items()}
+
+
+def kernel_startup(n: int = 5) -> list[list[object]]:
+    """Seconds from kernel start to the first cell's result, plain kernel against zygote fork."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    from grader.zygote import KERNEL_NAME, Zygote
+
+    code = "import numpy, matplotlib.pyplot, sklearn.datasets, course_lib, grader.checks\nprint('ready')"
+    saved = dict(os.environ)
+
+    def run(kernel: str) -> float:
+        times = []
+        for _ in range(n):
+            nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+            start = time.perf_counter()
+            NotebookClient(nb, kernel_name=kernel, timeout=60, resources={"metadata": {"path": tempfile.gettempdir()}}).execute()
+            times.append(time.perf_counter() - start)
+        return sorted(times)[len(times) // 2]
+
+    try:
+        os.environ.update(notebook_env())
+        os.environ.pop("MPLBACKEND", None)
+        plain = run("python3")
+        with Zygote() as zygote:
+            os.environ.update(zygote.kernel_env())
+            forked = run(KERNEL_NAME)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return [["python3 kernelspec (new process, imports)", plain, 1.0],
+            ["grader-zygote (fork of a pre-warmed process)", forked, plain / forked]]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="bench_autograde.py")
+    parser.add_argument("--students", type=int, default=24)
+    parser.add_argument("--breakdown", action="store_true", help="also time 1 worker / no zygote variants")
+    parser.add_argument("--solutions", type=Path, default=DEFAULT_SOLUTIONS)
+    args = parser.parse_args(argv or [])
+
+    with tempfile.TemporaryDirectory(prefix="bench-autograde-") as tmp:
+        base = Path(tmp) / "base"
+        count = build_class(base, args.solutions, args.students)
+        lessons = len(find_lessons(args.solutions))
+        print(f"\nsample class: {args.students} students x {lessons} lessons = {count} submitted notebooks, "
+              f"{os.cpu_count()} cores")
+
+        variants = [("nbgrader autograde (serial)", None)]
+        if args.breakdown:
+            variants += [
+                ("grader, 1 worker, plain kernels", ["--jobs", "1", "--no-zygote"]),
+                ("grader, 1 worker, zygote kernels", ["--jobs", "1"]),
+                ("grader, 2 workers, plain kernels", ["--jobs", "2", "--no-zygote"]),
+            ]
+        variants.append(("grader autograde (default: all cores, zygote)", []))
+
+        rows, reference, results = [], None, {}
+        for label, extra in variants:
+            course = Path(tmp) / f"run{len(rows)}"
+            shutil.copytree(base, course)
+            if extra is None:
+                seconds = timed([sys.executable, "-m", "nbgrader", "autograde", "*"], course)
+            else:
+                seconds = timed([sys.executable, "-m", "grader", "autograde", "--course", str(course),
+                                 "--solutions", str(args.solutions), *extra], course)
+            scores = cell_scores(course)
+            results[label] = scores
+            if reference is None:
+                reference = seconds
+            rows.append([label, count, seconds, count / seconds * 60, reference / seconds])
+        print_table("Autograding the sample class (wall clock, start-up included)",
+                    ["method", "notebooks", "seconds", "notebooks/min", "speed-up"], rows)
+
+        plain = results[variants[0][0]]
+        for label, scores in results.items():
+            if scores != plain:
+                diff = sorted(k for k in set(plain) | set(scores) if plain.get(k) != scores.get(k))
+                first = diff[0]
+                raise AssertionError(
+                    f"{label} gave different scores than nbgrader for {len(diff)} submissions, "
+                    f"e.g. {first}: nbgrader {plain.get(first)}, {label} {scores.get(first)}"
+                )
+        print(f"  identical scores: every grade cell of all {len(plain)} graded submissions agrees")
+
+        if args.breakdown:
+            print_table("Kernel start-up to first result (median of 5)",
+                        ["kernel", "seconds", "speed-up"], kernel_startup())
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
