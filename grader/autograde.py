@@ -209,25 +209,30 @@ def autograde(
     report = AutogradeReport()
     state_dir = root / STATE_DIR
     with _Lock(state_dir / "lock"):
-        lessons = register(root, solutions_dir)
-        env_hashes = {lesson.name: environment_hash(lesson) for lesson in lessons}
-        with GradebookWriter(gradebook_path(root)) as writer:
-            todo, report.skipped, report.unknown = plan(root, writer, env_hashes, force)
-            report.submissions = len(todo) + report.skipped
-            if not todo:
-                report.seconds = time.monotonic() - start
-                return report
-            # an interrupted run must not leave "done" records for work it undid
-            writer.forget((j.student, j.lesson) for j in todo)
-            n = max(1, min(jobs or default_jobs(), len(todo)))
-            report.workers = n
-            _run(root, writer, todo, n, timeout, use_zygote, report, progress_stream, progress_tty)
+        zygote = None
+        try:
+            lessons = register(root, solutions_dir)
+            env_hashes = {lesson.name: environment_hash(lesson) for lesson in lessons}
+            with GradebookWriter(gradebook_path(root)) as writer:
+                todo, report.skipped, report.unknown = plan(root, writer, env_hashes, force)
+                report.submissions = len(todo) + report.skipped
+                if todo:
+                    if use_zygote:  # preloads while the workers start
+                        zygote = Zygote(state_dir / "zygote").launch()
+                    # an interrupted run must not leave "done" records for work it undid
+                    writer.forget((j.student, j.lesson) for j in todo)
+                    n = max(1, min(jobs or default_jobs(), len(todo)))
+                    report.workers = n
+                    _run(root, writer, todo, n, timeout, zygote, report, progress_stream, progress_tty)
+        finally:
+            if zygote:
+                zygote.stop()
     report.seconds = time.monotonic() - start
     return report
 
 
 def _run(root: Path, writer: GradebookWriter, todo: list[Job], n: int, timeout: int | None,
-         use_zygote: bool, report: AutogradeReport, stream: TextIO | None, tty: bool | None) -> None:
+         zygote: Zygote | None, report: AutogradeReport, stream: TextIO | None, tty: bool | None) -> None:
     state_dir = root / STATE_DIR
     shard_dir, log_dir = state_dir / "shards", state_dir / "logs"
     shard_dir.mkdir(parents=True, exist_ok=True)
@@ -236,7 +241,6 @@ def _run(root: Path, writer: GradebookWriter, todo: list[Job], n: int, timeout: 
         old.unlink()  # shards of an earlier (maybe killed) run are discarded
     main_db = gradebook_path(root)
 
-    zygote = Zygote(state_dir / "zygote") if use_zygote else None
     env = notebook_env(zygote.kernel_env() if zygote else None)
     pending = deque(todo)
     workers: list[_WorkerProc] = []
@@ -264,7 +268,7 @@ def _run(root: Path, writer: GradebookWriter, todo: list[Job], n: int, timeout: 
         for i in range(n):
             spawn(i)
         if zygote:
-            zygote.start()
+            zygote.wait_ready()
         busy = n
         while busy:
             for key, _ in sel.select(timeout=0.5):
@@ -308,5 +312,3 @@ def _run(root: Path, writer: GradebookWriter, todo: list[Job], n: int, timeout: 
                 w.proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 w.kill()
-        if zygote:
-            zygote.stop()

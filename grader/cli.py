@@ -1,4 +1,18 @@
-"""The instructor command line: ``python -m grader SUBCOMMAND`` (also ``course-grader``)."""
+"""The instructor command line: ``python -m grader COMMAND`` (also ``course-grader``).
+
+A term's work, in order:
+
+    release               regenerate lessons/ from solutions/ (make lessons)
+    collect PATH          bring a class's hand-ins (folders or LMS zips) into the course folder
+    autograde             grade every new or changed submission in parallel, with progress
+    feedback              HTML feedback per student and lesson, without hidden tests
+    report                grades.csv, a summary table, score plots, the most failed checks
+    validate NOTEBOOK     what a student runs before handing in: exit 1 if any check fails
+    demo                  all of the above on a generated sample class (make demo)
+
+The course folder defaults to ./course (or $GRADER_COURSE); it holds the
+gradebook, submitted/, autograded/, feedback/ and reports/.
+"""
 from __future__ import annotations
 
 import argparse
@@ -120,7 +134,9 @@ def _course_args(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m grader", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m grader", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("release", help="regenerate lessons/ from solutions/ (nbgrader generate_assignment)")
@@ -171,5 +187,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     # jsonschema builds an RFC 3987 grammar at import (~1.5 s per process) for a
     # format check nbformat never uses: skip it in the grader's own processes.
     sys.modules.setdefault("rfc3987_syntax", None)
+    from .course import CourseError
+
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except CourseError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

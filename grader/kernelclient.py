@@ -52,3 +52,39 @@ class FastKernelClient(AsyncKernelClient):
                 break
 
     wait_for_ready = _fast_wait_for_ready
+
+
+def fast_kernel_waits() -> None:
+    """Poll for a kernel's exit every few milliseconds instead of every 100 ms.
+
+    jupyter_client waits for a shut-down kernel process by sleeping 0.1 s
+    between checks (``KernelManager._async_wait``, ``LocalProvisioner.wait``),
+    so every graded notebook paid ~0.1 s after its kernel had already exited.
+    Same checks, shorter first sleeps (5 ms doubling up to 100 ms).  Applied
+    in the grader's worker processes only.
+    """
+    import asyncio
+
+    from jupyter_client.manager import KernelManager
+    from jupyter_client.provisioning.local_provisioner import LocalProvisioner
+
+    if getattr(KernelManager, "_grader_fast_waits", False):
+        return
+    original_provisioner_wait = LocalProvisioner.wait
+
+    async def manager_wait(self, pollinterval: float = 0.1) -> None:
+        delay = 0.005
+        while await self._async_is_alive():
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, pollinterval)
+
+    async def provisioner_wait(self):
+        delay = 0.005
+        while self.process is not None and await self.poll() is None:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.1)
+        return await original_provisioner_wait(self)
+
+    KernelManager._async_wait = manager_wait
+    LocalProvisioner.wait = provisioner_wait
+    KernelManager._grader_fast_waits = True

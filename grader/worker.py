@@ -27,6 +27,7 @@ from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
 from .gradebook import COURSE_ID, db_url
+from .kernelclient import fast_kernel_waits
 
 PR_SET_PDEATHSIG = 1
 
@@ -116,6 +117,44 @@ def share_engines() -> None:
     api._grader_shared_engines = True
 
 
+def cache_schema_validators() -> None:
+    """Let nbgrader's cell-metadata check build its JSON-schema validator once.
+
+    ``jsonschema.validate`` re-checks the schema itself on every call; nbgrader
+    calls it for every graded cell, twice per notebook.  Same validation, same
+    errors (``best_match`` of the validator's errors), without the re-check.
+    """
+    import jsonschema
+    from jsonschema.exceptions import best_match
+    from nbgrader.nbgraderformat import common
+
+    if getattr(common, "_grader_cached_validators", False):
+        return
+
+    class _CachedJsonschema:
+        def __init__(self):
+            self._validators: dict = {}
+
+        def validate(self, instance, schema, *args, **kwargs):
+            if args or kwargs:
+                return jsonschema.validate(instance, schema, *args, **kwargs)
+            entry = self._validators.get(id(schema))
+            if entry is None or entry[0] is not schema:
+                cls = jsonschema.validators.validator_for(schema)
+                cls.check_schema(schema)
+                entry = (schema, cls(schema))
+                self._validators[id(schema)] = entry
+            error = best_match(entry[1].iter_errors(instance))
+            if error is not None:
+                raise error
+
+        def __getattr__(self, name):
+            return getattr(jsonschema, name)
+
+    common.jsonschema = _CachedJsonschema()
+    common._grader_cached_validators = True
+
+
 def load_course_config(course_root: Path | str) -> Config:
     """The configuration nbgrader would load in ``course_root``."""
     return PyFileConfigLoader("nbgrader_config.py", path=str(course_root)).load_config()
@@ -135,6 +174,8 @@ class Worker:
         from nbgrader.coursedir import CourseDirectory
 
         share_engines()
+        cache_schema_validators()
+        fast_kernel_waits()
         self.course_root = Path(course_root).resolve()
         self.shard = Path(shard).resolve()
         cfg = load_course_config(self.course_root)

@@ -83,6 +83,9 @@ PRELOAD = (
     "matplotlib.pyplot",
     "matplotlib.figure",
     "matplotlib.backends.backend_agg",
+    "matplotlib.patches",
+    "matplotlib.ticker",
+    "threadpoolctl",
     "matplotlib_inline.backend_inline",
     "sklearn",
     "sklearn.datasets",
@@ -132,10 +135,38 @@ def _preload(log: IO[str]) -> list[str]:
                 failed.append(f"{info.name}: {type(exc).__name__}: {exc}")
     except Exception:
         pass
+    try:
+        _warm_up()
+    except Exception as exc:
+        failed.append(f"warm-up: {type(exc).__name__}: {exc}")
     for line in failed:
         log.write(f"zygote: could not preload {line}\n")
     _PRELOADED.update(sys.modules)
     return failed
+
+
+def _warm_up() -> None:
+    """Fill the caches every kernel would fill on its first figure and first matrix.
+
+    Font files, text layout and mathtext parsing of matplotlib, numpy's
+    linear-algebra dispatch: pure caches, no state a notebook can see (the
+    figure is closed, pyplot has no figures left).
+    """
+    import numpy as np
+
+    a = np.arange(12.0).reshape(3, 4)
+    np.linalg.norm(a @ a.T)
+    if "matplotlib.pyplot" in sys.modules:
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots()
+        ax.plot([0, 1], [0, 1], label="a")
+        ax.set_title(r"warm-up $\alpha^2$")
+        ax.set_xlabel("x")
+        ax.legend()
+        fig.tight_layout()
+        fig.canvas.draw()
+        plt.close("all")
 
 
 def _thread_count() -> int:
@@ -224,6 +255,12 @@ def serve(socket_path: str, log: IO[str]) -> None:
     """Run the zygote: preload, then fork a kernel per launcher request until stdin closes."""
     _prctl_pdeathsig(signal.SIGTERM)
     failed = _preload(log)
+    # Everything imported so far lives as long as every kernel: keep it out of
+    # the garbage collector's scans (and its copy-on-write page touching).
+    import gc
+
+    gc.collect()
+    gc.freeze()
     threads = _thread_count()
     if threads != 1:
         log.write(f"zygote: warning: {threads} threads after preloading; forking may be unsafe\n")
@@ -388,6 +425,11 @@ class Zygote:
 
     def start(self, timeout: float = 120.0) -> "Zygote":
         """Start the zygote and wait until it has preloaded and listens."""
+        self.launch()
+        return self.wait_ready(timeout)
+
+    def launch(self) -> "Zygote":
+        """Start the zygote process without waiting for it (see :meth:`wait_ready`)."""
         from .course import notebook_env
 
         self.write_kernelspec()
@@ -403,6 +445,14 @@ class Zygote:
             cwd=str(self.workdir),
         )
         log.close()
+        return self
+
+    def wait_ready(self, timeout: float = 120.0) -> "Zygote":
+        """Wait until the launched zygote has preloaded and listens."""
+        if self.info:
+            return self
+        if self.proc is None:
+            raise ZygoteError("the zygote was not launched")
         deadline = time.monotonic() + timeout
         sel = selectors.DefaultSelector()
         sel.register(self.proc.stdout, selectors.EVENT_READ)

@@ -64,15 +64,25 @@ def _processes_in(folder: Path) -> list[int]:
     return found
 
 
+@pytest.fixture(scope="module")
+def clean_run(tmp_path_factory):
+    """The toy class graded without interruption (and an ungraded copy of it)."""
+    root = tmp_path_factory.mktemp("kill")
+    solutions = root / "solutions"
+    write_toy_lesson(solutions)
+    ungraded, clean = root / "ungraded", root / "clean"
+    total = _build(ungraded, solutions)
+    shutil.copytree(ungraded, clean)
+    autograde(clean, solutions, jobs=2, progress_stream=io.StringIO(), progress_tty=False)
+    return solutions, ungraded, clean, total
+
+
 @pytest.mark.skipif(not Path("/proc/self/cwd").exists(), reason="needs /proc")
 @pytest.mark.parametrize("kill_after", [0, 3], ids=["while-starting", "after-3-merged"])
-def test_kill_9_mid_run_then_rerun_equals_uninterrupted_run(tmp_path, kill_after):
-    solutions = tmp_path / "solutions"
-    write_toy_lesson(solutions)
-    clean, killed = tmp_path / "clean", tmp_path / "killed"
-    total = _build(clean, solutions)
-    shutil.copytree(clean, killed)  # same registration, same submissions
-    autograde(clean, solutions, jobs=2, progress_stream=io.StringIO(), progress_tty=False)
+def test_kill_9_mid_run_then_rerun_equals_uninterrupted_run(tmp_path, clean_run, kill_after):
+    solutions, ungraded, clean, total = clean_run
+    killed = tmp_path / "killed"
+    shutil.copytree(ungraded, killed)  # same registration, same submissions
 
     proc = subprocess.Popen(
         [sys.executable, "-m", "grader", "autograde", "--course", str(killed),

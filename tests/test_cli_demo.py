@@ -1,0 +1,63 @@
+"""``make demo``: the sample class grades to the scores its definition says.
+
+Runs the whole demo (collect, autograde, feedback, report) on every lesson in
+``solutions/`` (the toy lesson while there is none) and checks the gradebook
+against expected scores recomputed here from the class definition.
+"""
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from grader.course import DEFAULT_SOLUTIONS, find_lessons
+from grader.demo import run_demo
+from grader.gradebook import read_grades, total
+from grader.merge import read_state
+from grader.sample_class import NAMES, UNGRADABLE, expected_scores, load_lesson, plan_class
+from grader.toy import write_toy_lesson
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    root = tmp_path_factory.mktemp("demo")
+    solutions = DEFAULT_SOLUTIONS
+    if not find_lessons(solutions):
+        solutions = root / "toy-solutions"
+        write_toy_lesson(solutions)
+    out = io.StringIO()
+    result = run_demo(root / "work", solutions, out=out, progress_tty=False)
+    return result, solutions, out.getvalue()
+
+
+def test_demo_gradebook_matches_the_class_definition(demo):
+    result, solutions, _ = demo
+    course = result.course
+    lessons = {
+        lesson.name: load_lesson(lesson, course / "lessons" / lesson.name / f"{lesson.name}.ipynb")
+        for lesson in find_lessons(solutions)
+    }
+    plan = plan_class(list(lessons.values()), len(NAMES))
+    expected = expected_scores(plan, lessons)
+    actual = {key: total(cells)[0] for key, cells in read_grades(course / "gradebook.db").items()}
+    kinds = {(p.student, p.lesson): f"{p.kind}/{p.detail}" for p in plan}
+    wrong = {k: (kinds[k], expected.get(k), actual.get(k)) for k in set(expected) | set(actual)
+             if expected.get(k) is None or actual.get(k) is None or abs(expected[k] - actual[k]) > 1e-9}
+    assert not wrong, "(kind, expected, actual) of mismatching submissions:\n" + "\n".join(
+        f"  {k}: {v}" for k, v in sorted(wrong.items()))
+    assert len({p.student for p in plan}) >= 24
+    assert {p.kind for p in plan} >= {"complete", "blank", "partial", "bug", "invalid_json", "exception", "crash"}
+
+    state = read_state(course / "gradebook.db")
+    errors = {key for key, row in state.items() if row.status == "error"}
+    assert errors == {(p.student, p.lesson) for p in plan if p.kind in UNGRADABLE}
+
+
+def test_demo_prints_gradebook_and_where_things_are(demo):
+    result, _, text = demo
+    assert "student" in text and "total" in text and "mean" in text
+    assert "All " in text and "got exactly their expected score" in text
+    assert str(result.report.plot_path) in text and result.report.plot_path.exists()
+    graded = [k for k, r in read_state(result.course / "gradebook.db").items() if r.status == "graded"]
+    assert len(result.feedback.written) == len(graded)
+    assert result.collected.problems, "the inbox's malformed hand-ins must be reported"
