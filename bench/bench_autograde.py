@@ -54,10 +54,20 @@ def build_class(course: Path, solutions: Path, students: int) -> int:
     return count
 
 
-def timed(cmd: list[str], cwd: Path) -> float:
-    start = time.perf_counter()
+def timed(cmd: list[str], cwd: Path) -> tuple[float, float]:
+    """Wall-clock seconds and CPU seconds of the whole process tree (kernels included)."""
+    before, start = os.times(), time.perf_counter()
     subprocess.run(cmd, cwd=cwd, env=notebook_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - start
+    after = os.times()
+    cpu = (after.children_user + after.children_system) - (before.children_user + before.children_system)
+    return time.perf_counter() - start, cpu
+
+
+def load_average() -> float:
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return float("nan")
 
 
 def cell_scores(course: Path) -> dict:
@@ -124,18 +134,24 @@ def main(argv: list[str] | None = None) -> None:
         for label, extra in variants:
             course = Path(tmp) / f"run{len(rows)}"
             shutil.copytree(base, course)
+            load_before = load_average()
             if extra is None:
-                seconds = timed([sys.executable, "-m", "nbgrader", "autograde", "*"], course)
+                seconds, cpu = timed([sys.executable, "-m", "nbgrader", "autograde", "*"], course)
             else:
-                seconds = timed([sys.executable, "-m", "grader", "autograde", "--course", str(course),
-                                 "--solutions", str(args.solutions), *extra], course)
+                seconds, cpu = timed([sys.executable, "-m", "grader", "autograde", "--course", str(course),
+                                      "--solutions", str(args.solutions), *extra], course)
             scores = cell_scores(course)
             results[label] = scores
             if reference is None:
                 reference = seconds
-            rows.append([label, count, seconds, count / seconds * 60, reference / seconds])
+            rows.append([label, count, seconds, count / seconds * 60, reference / seconds,
+                         cpu / count, f"{load_before:.1f}"])
         print_table("Autograding the sample class (wall clock, start-up included)",
-                    ["method", "notebooks", "seconds", "notebooks/min", "speed-up"], rows)
+                    ["method", "notebooks", "seconds", "notebooks/min", "speed-up", "CPU s/notebook",
+                     "load before"], rows)
+        print("  (CPU s/notebook: all processes of the run, kernels included; 'load before' is the\n"
+              "   1-minute load average when the run started: other work on the machine slows a\n"
+              "   2-core run more than a serial one)")
 
         plain = results[variants[0][0]]
         for label, scores in results.items():

@@ -155,10 +155,12 @@ def generate_feedback(course_root: Path | str, force: bool = False) -> FeedbackR
     converter.log.addHandler(capture)
     try:
         for (student, lesson), row in sorted(state.items()):
-            if row.status != "graded":
-                continue
             graded = root / "autograded" / student / lesson / f"{lesson}.ipynb"
             target = root / "feedback" / student / lesson / f"{lesson}.html"
+            if row.status != "graded":
+                if target.exists():  # feedback of an earlier version that did grade
+                    target.unlink()
+                continue
             if not graded.exists():
                 continue
             if not force and target.exists() and target.stat().st_mtime >= graded.stat().st_mtime:

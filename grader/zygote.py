@@ -114,6 +114,16 @@ def _prctl_pdeathsig(sig: int) -> None:
         pass
 
 
+def _set_process_name(name: bytes) -> None:
+    """What ``ps -o comm`` and ``top`` show (forked kernels otherwise look like the zygote)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(15, ctypes.c_char_p(name[:15]), 0, 0, 0)  # PR_SET_NAME
+    except Exception:
+        pass
+
+
 def _preload(log: IO[str]) -> list[str]:
     """Import :data:`PRELOAD` and every ``course_lib`` submodule; return what failed."""
     import importlib
@@ -193,6 +203,7 @@ def _become_kernel(request: dict, inherited_fds: list[int]) -> None:
         os.close(devnull)
         os.setsid()
         _prctl_pdeathsig(signal.SIGKILL)
+        _set_process_name(b"grader-kernel")
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
             signal.signal(sig, signal.SIG_DFL)
         os.environ.clear()
@@ -312,7 +323,10 @@ def serve(socket_path: str, log: IO[str]) -> None:
                         return  # the grader is gone: stop (kills every kernel below)
                 elif tag == "request":
                     conn = obj
-                    data = conn.recv(1 << 20)
+                    try:
+                        data = conn.recv(1 << 20)
+                    except OSError:
+                        data = b""
                     buf = pending[conn.fileno()]
                     if not data:
                         sel.unregister(conn)
@@ -324,7 +338,14 @@ def serve(socket_path: str, log: IO[str]) -> None:
                         continue
                     sel.unregister(conn)
                     pending.pop(conn.fileno(), None)
-                    request = json.loads(bytes(buf).split(b"\n", 1)[0])
+                    try:
+                        request = json.loads(bytes(buf).split(b"\n", 1)[0])
+                        if not isinstance(request.get("argv"), list) or not isinstance(request.get("env"), dict):
+                            raise ValueError("expected argv (list), cwd and env (dict)")
+                    except (ValueError, AttributeError) as exc:
+                        log.write(f"zygote: bad request ({exc}); connection closed\n")
+                        conn.close()
+                        continue
                     inherited = [k.fd for k in sel.get_map().values()] + [conn.fileno()]
                     inherited += [k.pidfd for k in kernels.values()]
                     pid = os.fork()
