@@ -4,10 +4,21 @@ A grade cell gathers several *cases* and scores the share that pass, so a
 student who gets batch size 1 right but not batch size 7 earns part of the
 points and sees which case broke::
 
-    cases = checks.Cases("mlp_backward", points=3)
-    cases.run("batch 1, one layer", lambda: checks.assert_gradient("grad_W[0]", grad_W, numeric, batch_size=1))
-    ...
-    cases.score()          # last expression of the cell: nbgrader reads it as the partial grade
+    def test_mlp_backward():
+        from grader import checks
+        np = checks.numpy          # numpy's functions as this module found them
+
+        def check(label, B):
+            ...
+            checks.assert_gradient("grad_W[0]", grad_W, numeric, batch_size=B)
+
+        cases = checks.Cases("mlp_backward", points=3)
+        cases.run("batch 1, one layer", lambda: check("bwd-a", 1))
+        ...
+        return cases.score()   # nbgrader reads the returned float as the partial grade
+
+
+    test_mlp_backward()
 
 A failing check raises ``AssertionError`` whose message names the quantity,
 the shapes, the relative error against the threshold, the worst entry
@@ -15,77 +26,325 @@ the shapes, the relative error against the threshold, the worst entry
 off by B, off by 2, sign, transposed, not summed over the batch, derivative
 taken at the output instead of the input.
 
-The references these helpers use (numpy functions, ``AssertionError``) are
-bound when this module is imported, before any student code runs, so a
-student cell that replaces ``np.allclose`` or ``np.linalg.norm`` does not
-change a verdict.
+Tampering (issue 6).  Student code runs in the same kernel as these checks,
+so this module trusts nothing that a student cell can replace:
+
+* every function, type and builtin it uses is bound when it is imported,
+  before any student code runs (``np.allclose``, ``np.linalg.norm``,
+  ``np.all``, ``isinstance``, ``len``, ``AssertionError``... replaced later
+  change nothing here); the arithmetic behind a verdict uses ufuncs and their
+  ``reduce`` (C code that Python cannot patch), not numpy's Python wrappers;
+* a student's result is read with :func:`to_float64` (a plain float64 array:
+  ndarray subclasses and their operators, ``__eq__`` that is always true,
+  objects that only pretend to be arrays are dropped), :func:`to_float`,
+  :func:`to_bool` or :func:`to_names` before anything compares it;
+* inputs come from :func:`rng`, a private ``default_rng``: reseeding or
+  replacing ``np.random`` / ``random`` does not change them;
+* :data:`numpy` is a read-only namespace of numpy's public functions as they
+  were at import: grade cells do ``np = checks.numpy`` inside their function;
+* :class:`Cases` and :data:`numpy` are read-only classes (assigning
+  ``checks.Cases.score`` raises), and once :func:`grader.hardening.install`
+  has run the module's attributes are read-only too, every case starts and
+  ends with a restore of whatever student code replaced, and a grade cell
+  whose code under test changed the grader, numpy, course_lib or builtins
+  while it was being checked scores 0 (see ``grader/hardening.py``).
+
+How a grade cell must be written to profit from this (``AUTHORING.md``):
+its code lives in one function named like the cell's grade_id, which imports
+what it needs (``from grader import checks``, ``np = checks.numpy``,
+course_lib) and returns ``cases.score()``; the cell ends by calling it.
+Everything the checks use is then a local name: a student function that
+rebinds a global (``cases``, ``checks``, a helper) while it runs changes
+nothing.
 """
 from __future__ import annotations
 
 import contextlib
 import io
+import math as _math
 import traceback
 import warnings
 import zlib
-from typing import Callable, Mapping
+from typing import Callable, Iterable, Mapping
 
 import numpy as np
+import numpy.linalg  # noqa: F401  (bound into the frozen namespace below)
+import numpy.random  # noqa: F401
 
-from course_lib.gradcheck import numerical_gradient as _numerical_gradient
+import course_lib.modules as _reference_modules
 
-# Private references, bound before student code can replace the public ones.
+# ------------------------------------------------------------------ private references
+# Bound before student code can replace the public ones.  Verdict arithmetic
+# uses ufuncs (C objects whose behaviour Python cannot change) and their
+# reduce methods rather than np.sum / np.all / np.linalg.norm, whose Python
+# implementations look their helpers up at call time.
 _asarray = np.asarray
 _array = np.array
-_abs = np.abs
-_sqrt = np.sqrt
-_sum = np.sum
-_argmax = np.argmax
-_unravel = np.unravel_index
-_isfinite = np.isfinite
-_all = np.all
 _zeros = np.zeros
-_float64 = np.float64
-_ndarray = np.ndarray
-_default_rng = np.random.default_rng
+_nditer = np.nditer
+_unravel = np.unravel_index
 _errstate = np.errstate
+_default_rng = np.random.default_rng
+_ndarray = np.ndarray
+_float64 = np.float64
+_bool_ = np.bool_
+_abs = np.absolute
+_sqrt = np.sqrt
+_multiply = np.multiply
+_subtract = np.subtract
+_equal = np.equal
+_isfinite = np.isfinite
+_add_reduce = np.add.reduce
+_and_reduce = np.logical_and.reduce
+_or_reduce = np.logical_or.reduce
+_view = np.ndarray.view
+_argmax = np.ndarray.argmax
 _AssertionError = AssertionError
+_NotImplementedError = NotImplementedError
+_Exception = Exception
+_TypeError = TypeError
+_ValueError = ValueError
 _isinstance = isinstance
+_issubclass = issubclass
+_type = type
 _float = float
+_int = int
+_bool = bool
+_str = str
+_str_copy = str.__str__  # the characters of a str (subclass), without its overridden methods
 _len = len
+_round = round
+_print = print
+_sum = sum
+_max = max
+_all_builtin = all
+_abs_builtin = abs
+_list = list
+_tuple = tuple
+_frozenset = frozenset
+_sorted = sorted
+_zip = zip
+_range = range
+_enumerate = enumerate
+_getattr = getattr
+_vars = vars
+_reversed = reversed
+_dict_fromkeys = dict.fromkeys
+_object_setattr = object.__setattr__
+_StringIO = io.StringIO
+_redirect_stderr = contextlib.redirect_stderr
+_catch_warnings = warnings.catch_warnings
+_simplefilter = warnings.simplefilter
+_extract_tb = traceback.extract_tb
+_crc32 = zlib.crc32
+_math_isfinite = _math.isfinite
 
 DEFAULT_GRAD_THRESHOLD = 1e-6
 DEFAULT_RTOL = 1e-7
 
 
-def _norm(x: np.ndarray) -> float:
-    # Written out rather than np.linalg.norm so a replaced norm cannot fake a pass.
-    return _float(_sqrt(_sum(x * x)))
+class _ReadOnly(type):
+    """Metaclass of the classes of this module: ``checks.Cases.score = ...`` raises.
+
+    ``type.__setattr__(cls, ...)`` still gets through; ``grader.hardening``
+    restores the class before every cell and case and reports the change.
+    """
+
+    def __setattr__(cls, name, value):
+        raise AttributeError(f"grader.checks.{cls.__name__} is read-only: a notebook cannot change how it is graded")
+
+    def __delattr__(cls, name):
+        raise AttributeError(f"grader.checks.{cls.__name__} is read-only: a notebook cannot change how it is graded")
+
+
+def _frozen_namespace(label: str, table: Mapping[str, object]):
+    """A read-only object whose attributes are ``table`` (copied now)."""
+    table = dict(table)
+    lookup = table.__getitem__
+
+    class FrozenNamespace(metaclass=_ReadOnly):
+        __slots__ = ()
+
+        def __getattribute__(self, name):
+            try:
+                return lookup(name)
+            except KeyError:
+                raise AttributeError(f"{label} has no attribute {name!r}") from None
+
+        def __setattr__(self, name, value):
+            raise AttributeError(f"{label} is read-only: a notebook cannot change how it is graded")
+
+        def __delattr__(self, name):
+            raise AttributeError(f"{label} is read-only: a notebook cannot change how it is graded")
+
+        def __dir__(self):
+            return _sorted(table)
+
+        def __repr__(self):
+            return f"<{label}: numpy's public names as grader.checks found them at import>"
+
+    return FrozenNamespace()
+
+
+def _public(module, **replace) -> dict:
+    names = {k: v for k, v in _vars(module).items() if not k.startswith("_")}
+    names.update(replace)
+    return names
+
+
+#: numpy's public functions, types and constants as they were when this module
+#: was imported (``linalg`` and ``random`` likewise).  Grade cells do
+#: ``np = checks.numpy`` inside their function: a student cell that replaces
+#: ``np.allclose``, ``np.tanh`` or ``np.random.default_rng`` changes nothing there.
+numpy = _frozen_namespace("grader.checks.numpy", _public(
+    np,
+    linalg=_frozen_namespace("grader.checks.numpy.linalg", _public(np.linalg)),
+    random=_frozen_namespace("grader.checks.numpy.random", _public(np.random)),
+))
+
+#: Objects (installed by ``grader.hardening.install``) that each case calls on
+#: entry and exit and the score calls before it is displayed; see Cases.run.
+_guards: tuple = ()
+
+
+def _register_guard(guard) -> None:
+    """Called by ``grader.hardening.install``; not for grade cells."""
+    globals()["_guards"] = _guards + (guard,)
+
+
+# ------------------------------------------------------------------ reading student values
+def _plain(value: object) -> object:
+    """``value`` itself, or for an ndarray subclass a base-class view of the same memory."""
+    if _issubclass(_type(value), _ndarray) and _type(value) is not _ndarray:
+        return _view(value, _ndarray)  # unbound: the subclass's own view() is not called
+    return value
+
+
+_NUMBER_TYPES = (_bool, _int, _float, complex, np.generic)
+_MAX_NESTING = 32
+
+
+def _numbers_only(value: object, depth: int = 0) -> bool:
+    """Whether ``value`` is made only of arrays, numbers and (nested) lists or tuples of them.
+
+    Anything else (an object that merely looks like a sequence, say one whose
+    items are itself) is refused before numpy tries to read it.
+    """
+    if _isinstance(value, _ndarray) or _isinstance(value, _NUMBER_TYPES):
+        return True
+    if _type(value) in (_list, _tuple):
+        return depth < _MAX_NESTING and _all_builtin(_numbers_only(item, depth + 1) for item in value)
+    return depth == 0 and _getattr(_type(value), "__array__", None) is not None and not _isinstance(value, (_str, bytes))
 
 
 def to_float64(value: object, name: str) -> np.ndarray:
     """Read a student's result as a plain float64 ndarray.
 
-    Subclasses and objects with a custom ``__eq__`` or ``__array__`` are turned
-    into an ordinary array of numbers first, so comparisons below only ever see
+    Only ndarrays, numbers, (nested) lists and tuples of them, and objects with
+    an ``__array__`` method are read; ndarray subclasses are read through a
+    base-class view of their memory, so their overridden operators, ``view``,
+    ``__array__`` or ``__eq__`` never run.  Comparisons below only ever see
     real numbers.
     """
     if value is None:
         raise _AssertionError(f"{name}: expected an array, got None (did the function forget to return it?)")
-    if _isinstance(value, _ndarray) and type(value) is not _ndarray:
-        value = value.view(_ndarray)  # drop a subclass and its overridden operators
+    value = _plain(value)
+    if not _numbers_only(value):
+        raise _AssertionError(f"{name}: expected an array of numbers, got {_type(value).__name__}")
     try:
         arr = _array(value, dtype=_float64, copy=True)
-    except (TypeError, ValueError) as exc:
-        raise _AssertionError(f"{name}: expected an array of numbers, got {type(value).__name__} ({exc})") from None
-    if type(arr) is not _ndarray:  # pragma: no cover - np.array with dtype never returns a subclass
-        arr = arr.view(_ndarray)
+    except (_TypeError, _ValueError) as exc:
+        raise _AssertionError(f"{name}: expected an array of numbers, got {_type(value).__name__} ({exc})") from None
+    if _type(arr) is not _ndarray:  # pragma: no cover - np.array with dtype never returns a subclass
+        arr = _view(arr, _ndarray)
     return arr
 
 
+def to_float(value: object, name: str) -> float:
+    """A student's scalar result as a Python float (one number, not an array of several)."""
+    arr = to_float64(value, name)
+    if arr.size != 1:
+        raise _AssertionError(f"{name}: expected one number, got an array of shape {arr.shape}")
+    return _float(arr.reshape(()))
+
+
+def to_bool(value: object, name: str) -> bool:
+    """A student's truth value as a real ``bool`` (numpy bools included; arrays of several are refused)."""
+    value = _plain(value)
+    if _isinstance(value, _ndarray):
+        if value.size != 1:
+            raise _AssertionError(f"{name}: expected True or False, got an array of shape {value.shape}")
+        value = value.reshape(())[()]
+    try:
+        return _bool(value)
+    except _Exception as exc:
+        raise _AssertionError(f"{name}: expected True or False, got {_type(value).__name__} ({exc})") from None
+
+
+def to_str(value: object, name: str) -> str:
+    """A student's name or label as a plain ``str`` (a str subclass's characters, without its methods)."""
+    if not _isinstance(value, _str):
+        raise _AssertionError(f"{name}: expected a string, got {_type(value).__name__}")
+    return _str_copy(value)
+
+
+def to_names(values: Iterable[object], name: str) -> list:
+    """A student's collection of names as a list of plain ``str`` (order kept)."""
+    try:
+        items = _list(values)
+    except _Exception as exc:
+        raise _AssertionError(f"{name}: expected a collection of names, got {_type(values).__name__} ({exc})") from None
+    return [to_str(item, f"{name}[{i}]") for i, item in _enumerate(items)]
+
+
+# ------------------------------------------------------------------ numpy equivalents bound at import
+def _as_plain_array(x: object) -> np.ndarray:
+    x = _plain(x)
+    arr = _asarray(x)
+    return _view(arr, _ndarray) if _type(arr) is not _ndarray else arr
+
+
+def all_true(x: object) -> bool:
+    """``np.all(x)`` with references bound at import."""
+    return _bool(_and_reduce(_as_plain_array(x), axis=None))
+
+
+def any_true(x: object) -> bool:
+    """``np.any(x)`` with references bound at import."""
+    return _bool(_or_reduce(_as_plain_array(x), axis=None))
+
+
+def all_finite(x: object) -> bool:
+    """Whether every entry of ``x`` (read as float64) is finite."""
+    return _bool(_and_reduce(_isfinite(_as_plain_array(x)), axis=None))
+
+
+def array_equal(a: object, b: object) -> bool:
+    """``np.array_equal(a, b)`` (same shape, equal entries) with references bound at import."""
+    a, b = _as_plain_array(a), _as_plain_array(b)
+    if a.shape != b.shape:
+        return False
+    return _bool(_and_reduce(_equal(a, b), axis=None))
+
+
+def _norm(x: np.ndarray) -> float:
+    return _float(_sqrt(_add_reduce(_multiply(x, x), axis=None)))
+
+
+def norm(x: object) -> float:
+    """Euclidean (Frobenius) norm of ``x`` read as float64; ``np.linalg.norm`` with references bound at import."""
+    return _norm(_array(_plain(x), dtype=_float64))
+
+
 def rng(seed: int | str) -> np.random.Generator:
-    """A generator seeded from an int or a label (same label, same numbers, every run)."""
-    if _isinstance(seed, str):
-        seed = zlib.crc32(seed.encode())
+    """A generator seeded from an int or a label (same label, same numbers, every run).
+
+    ``checks.rng(7)`` draws the same numbers as ``np.random.default_rng(7)``
+    but does not depend on ``np.random`` (which a student cell may replace or
+    reseed).
+    """
+    if _isinstance(seed, _str):
+        seed = _crc32(seed.encode())
     return _default_rng(seed)
 
 
@@ -98,8 +357,31 @@ def random_array(gen: np.random.Generator, shape: tuple, low: float = -2.0, high
     x = gen.uniform(low, high, size=shape)
     if min_abs > 0:
         small = _abs(x) < min_abs
-        x[small] = (min_abs + gen.uniform(0, 0.5, size=int(small.sum()))) * (1 - 2 * (gen.random(int(small.sum())) < 0.5))
+        count = _int(_add_reduce(small, axis=None))
+        x[small] = (min_abs + gen.uniform(0, 0.5, size=count)) * (1 - 2 * (gen.random(count) < 0.5))
     return x
+
+
+def numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    """Central differences of the scalar ``f`` at the float64 array ``x`` (perturbed in place, restored).
+
+    The same numbers as ``course_lib.gradcheck.numerical_gradient``, computed
+    with references bound at import.
+    """
+    if _type(x) is not _ndarray or x.dtype != _float64:
+        raise _TypeError(f"x: expected a float64 ndarray, got {_type(x).__name__}")
+    grad = _zeros(x.shape, dtype=_float64)
+    it = _nditer(x, flags=["multi_index"])
+    for _ in it:
+        i = it.multi_index
+        old = x[i]
+        x[i] = old + eps
+        f_plus = _float(f(x))
+        x[i] = old - eps
+        f_minus = _float(f(x))
+        x[i] = old
+        grad[i] = (f_plus - f_minus) / (2 * eps)
+    return grad
 
 
 def numeric_vjp(forward: Callable[[np.ndarray], np.ndarray], x: np.ndarray, grad_output: np.ndarray, eps: float = 1e-6) -> np.ndarray:
@@ -110,7 +392,7 @@ def numeric_vjp(forward: Callable[[np.ndarray], np.ndarray], x: np.ndarray, grad
     """
     x = _array(x, dtype=_float64, copy=True)
     G = _asarray(grad_output, dtype=_float64)
-    return _numerical_gradient(lambda z: _float(_sum(_asarray(forward(z), dtype=_float64) * G)), x, eps)
+    return numerical_gradient(lambda z: _float(_add_reduce(_multiply(_asarray(forward(z), dtype=_float64), G), axis=None)), x, eps)
 
 
 # ------------------------------------------------------------------ diagnosis
@@ -125,7 +407,7 @@ def _shape_hint(got: tuple, expected: tuple, batch_size: int | None) -> str:
 
 
 def _close(a: np.ndarray, b: np.ndarray, rtol: float) -> bool:
-    return _norm(a - b) <= rtol * (_norm(a) + _norm(b)) + 1e-300
+    return _norm(_subtract(a, b)) <= rtol * (_norm(a) + _norm(b)) + 1e-300
 
 
 def diagnose(got: np.ndarray, expected: np.ndarray, batch_size: int | None = None,
@@ -139,9 +421,10 @@ def diagnose(got: np.ndarray, expected: np.ndarray, batch_size: int | None = Non
         candidates: hint text -> the value a specific bug would produce
             (e.g. ``{"derivative taken at the output a instead of the input z": ...}``).
     """
-    if not _all(_isfinite(got)):
+    got, expected = to_float64(got, "got"), _asarray(expected, dtype=_float64)
+    if not all_finite(got):
         return "Hint: the result contains nan or inf (overflow? a division by zero? use the stable formula)."
-    for text, value in (candidates or {}).items():  # bug-specific hints first: they are the most precise
+    for text, value in _list((candidates or {}).items()):  # bug-specific hints first: they are the most precise
         value = _asarray(value, dtype=_float64)
         if value.shape == got.shape and _close(got, value, rtol):
             return f"Hint: {text}."
@@ -149,19 +432,19 @@ def diagnose(got: np.ndarray, expected: np.ndarray, batch_size: int | None = Non
         return "Hint: the result is all zeros: is the value computed and returned (or stored)?"
     if got.ndim == 2 and got.shape[0] == got.shape[1] and _close(got, expected.T, rtol) and not _close(got, expected, rtol):
         return "Hint: the result is transposed."
-    ee = _float(_sum(expected * expected))
+    ee = _float(_add_reduce(_multiply(expected, expected), axis=None))
     if ee > 0:
-        r = _float(_sum(got * expected)) / ee
-        if _close(got, r * expected, rtol):
+        r = _float(_add_reduce(_multiply(got, expected), axis=None)) / ee
+        if _close(got, _multiply(r, expected), rtol):
             known = [(-1.0, "the sign is flipped"), (2.0, "off by a factor 2 (the 1/2 of the squared loss, or a doubled term)"),
                      (0.5, "off by a factor 1/2 (a 2 from the derivative of the square is missing)")]
             if batch_size and batch_size > 1:
-                known += [(float(batch_size), f"off by a factor B = {batch_size}: the 1/B of the mean over the batch is missing"),
+                known += [(_float(batch_size), f"off by a factor B = {batch_size}: the 1/B of the mean over the batch is missing"),
                           (1.0 / batch_size, f"off by a factor 1/B = 1/{batch_size}: divided by the batch size once too often")]
             for factor, text in known:
-                if abs(r - factor) <= 1e-4 * abs(factor):
+                if _abs_builtin(r - factor) <= 1e-4 * _abs_builtin(factor):
                     return f"Hint: {text}."
-            if abs(r - 1) > 1e-3:
+            if _abs_builtin(r - 1) > 1e-3:
                 return f"Hint: off by a constant factor of {r:.4g}."
     return ""
 
@@ -169,29 +452,29 @@ def diagnose(got: np.ndarray, expected: np.ndarray, batch_size: int | None = Non
 def _worst_entry(got: np.ndarray, expected: np.ndarray, got_label: str, expected_label: str) -> str:
     if got.size == 0:
         return ""
-    err = _abs(got - expected)
-    idx = _unravel(int(_argmax(err)), got.shape)
-    where = tuple(int(i) for i in idx)
+    err = _abs(_subtract(got, expected))
+    idx = _unravel(_int(_argmax(err)), got.shape)
+    where = _tuple(_int(i) for i in idx)
     return f"worst entry {where}: {got_label} {got[idx]:.8g}, {expected_label} {expected[idx]:.8g}"
 
 
 def _compare(name: str, got_raw: object, expected_raw: object, threshold: float, kind: str,
              batch_size: int | None, candidates: Mapping[str, np.ndarray] | None) -> float:
     got = to_float64(got_raw, name)
-    expected = _asarray(expected_raw, dtype=_float64)
+    expected = _asarray(_plain(expected_raw), dtype=_float64)
     if got.shape != expected.shape:
         raise _AssertionError(f"{name}: expected shape {expected.shape}, got shape {got.shape}."
                               + _shape_hint(got.shape, expected.shape, batch_size))
     with _errstate(all="ignore"):
-        if not _all(_isfinite(got)):
+        if not all_finite(got):
             raise _AssertionError(f"{name} (shape {got.shape}): contains nan or inf. " + diagnose(got, expected, batch_size, candidates))
-        err = _norm(got - expected) / max(_norm(got) + _norm(expected), 1e-12)
+        err = _norm(_subtract(got, expected)) / _max(_norm(got) + _norm(expected), 1e-12)
         if err <= threshold:
             return err
         hint = diagnose(got, expected, batch_size, candidates)
     labels = ("analytic", "numeric") if kind == "gradient" else ("got", "expected")
     if got.ndim == 0:  # a scalar: no shape or worst entry to speak of
-        raise _AssertionError(f"{name}: {labels[0]} {float(got):.8g}, {labels[1]} {float(expected):.8g}; "
+        raise _AssertionError(f"{name}: {labels[0]} {_float(got):.8g}, {labels[1]} {_float(expected):.8g}; "
                               f"relative error {err:.3e} > threshold {threshold:.1e}. {hint}".rstrip())
     worst = _worst_entry(got, expected, *labels)
     raise _AssertionError(f"{name} (shape {got.shape}): relative error {err:.3e} > threshold {threshold:.1e}; {worst}. {hint}".rstrip())
@@ -218,57 +501,193 @@ def assert_gradient(name: str, analytic: object, numeric: object, threshold: flo
 
 
 def assert_true(condition: bool, message: str) -> None:
-    """``assert`` that survives ``python -O`` and a replaced ``AssertionError``."""
+    """``assert`` that survives ``python -O`` and a replaced ``AssertionError``.
+
+    Build ``condition`` from values read with :func:`to_float`, :func:`to_bool`,
+    :func:`to_names`... so that an object of the student's cannot decide it.
+    """
     if not condition:
         raise _AssertionError(message)
 
 
+# ------------------------------------------------------------------ networks of modules (lesson 04)
+def param_vjp(param: np.ndarray, forward: Callable[[], np.ndarray], G: np.ndarray) -> np.ndarray:
+    """Central differences of ``sum(forward() * G)`` with respect to the array ``param`` (perturbed in place, restored)."""
+    def f(value):
+        saved = param.copy()
+        param[...] = value
+        try:
+            return forward()
+        finally:
+            param[...] = saved
+    return numeric_vjp(f, param, G)
+
+
+def build_twins(spec: list, gen: np.random.Generator, under_test: Mapping[str, type]):
+    """Build ``(net, twin, linears)`` from a nested spec.
+
+    spec: a list of ``("linear", d_in, d_out)``, ``"tanh"``, ``"sigmoid"`` or a nested list (a Sequential).
+    under_test: ``{"linear" | "tanh" | "seq": class}`` for the modules under test; the rest are course_lib's.
+    linears: ``[(dotted position, module in net, module in twin)]`` for every Linear, in depth-first order.
+    The twin is built entirely from course_lib with the same weights: its forward pass is the
+    known-correct one that central differences differentiate.
+    """
+    ref = _reference_modules
+    kinds = {"linear": ref.Linear, "tanh": ref.Tanh, "sigmoid": ref.Sigmoid, "seq": ref.Sequential}
+    linears = []
+
+    def build(items, path):
+        layers, twin_layers = [], []
+        for i, item in _enumerate(items):
+            label = f"{path}{i}"
+            if _isinstance(item, _list):
+                layer, twin_layer = build(item, label + ".")
+            elif _isinstance(item, _tuple):
+                _, d_in, d_out = item
+                layer = under_test.get("linear", ref.Linear)(d_in, d_out)
+                twin_layer = ref.Linear(d_in, d_out)
+                W = gen.standard_normal((d_in, d_out)) / _sqrt(d_in)
+                b = gen.uniform(-1.0, 1.0, size=d_out)  # a nonzero bias, so a missing one shows
+                for module in (layer, twin_layer):
+                    module.W, module.b = W.copy(), b.copy()
+                    module.grad_W, module.grad_b = _zeros(W.shape), _zeros(b.shape)
+                linears.append((label, layer, twin_layer))
+            else:
+                layer, twin_layer = under_test.get(item, kinds[item])(), kinds[item]()
+            layers.append(layer)
+            twin_layers.append(twin_layer)
+        return under_test.get("seq", ref.Sequential)(*layers), ref.Sequential(*twin_layers)
+
+    net, twin = build(spec, "")
+    return net, twin, linears
+
+
+def check_twins(net, twin, linears, X: np.ndarray, G: np.ndarray, what: str, hint: str = "") -> None:
+    """Forward output, grad_input and every Linear's grad_W, grad_b of ``net`` against its course_lib twin."""
+    B = X.shape[0]
+    y_hat = net.forward(X.copy())
+    assert_close(f"{what}.forward output", y_hat, twin.forward(X), batch_size=B)
+    for _, layer, _ in linears:
+        layer.grad_W[...] = 0.0
+        layer.grad_b[...] = 0.0
+    try:
+        grad_input = net.backward(G.copy())
+    except _NotImplementedError:
+        raise
+    except _Exception as exc:
+        raise _AssertionError(f"{what}.backward(grad_output of shape {G.shape}) raised "
+                              f"{_type(exc).__name__}: {exc}. {hint}".rstrip()) from None
+    assert_gradient(f"{what}.backward grad_input", grad_input, numeric_vjp(twin.forward, X, G), batch_size=B)
+    for label, layer, twin_layer in linears:
+        for p in ("W", "b"):
+            numeric = param_vjp(_getattr(twin_layer, p), lambda: twin.forward(X), G)
+            assert_gradient(f"{what}.backward grad_{p} of layer {label}", _getattr(layer, "grad_" + p), numeric, batch_size=B)
+
+
+def network_case(spec: list, B: int, seed: int | str, under_test: Mapping[str, type], what: str, hint: str = "") -> Callable[[], None]:
+    """A grade-cell case: build the twins of ``spec``, draw X (B, d_in) and G, compare everything."""
+    gen = rng(seed)
+    net, twin, linears = build_twins(spec, gen, under_test)
+    d_in = linears[0][2].W.shape[0]
+    d_out = twin.forward(_zeros((1, d_in))).shape[1]
+    X = random_array(gen, (B, d_in), min_abs=0.1)
+    G = random_array(gen, (B, d_out), min_abs=0.1)
+    return lambda: check_twins(net, twin, linears, X, G, what, hint)
+
+
 # ------------------------------------------------------------------ partial credit
-class Cases:
+class Cases(metaclass=_ReadOnly):
     """Run a grade cell's cases, print a verdict per case, and score the share that passed.
 
     Args:
         name: the exercise, shown in the summary line.
         points: the cell's points (as in its nbgrader metadata).
+
+    The class is read-only (``Cases.score = ...`` raises) and so are an
+    instance's ``name`` and ``points``.  When ``grader.hardening`` is
+    installed, every case starts and ends by restoring what student code
+    replaced; a grade cell whose code under test replaced part of the grader,
+    numpy, course_lib or the builtins while it was checked scores 0.
     """
 
+    __slots__ = ("_name", "_points", "_results", "_tampering")
+
     def __init__(self, name: str, points: float):
-        self.name = name
-        self.points = _float(points)
-        self.results: list[tuple[str, bool, str]] = []
+        _object_setattr(self, "_name", _str(name))
+        _object_setattr(self, "_points", _float(points))
+        _object_setattr(self, "_results", [])
+        _object_setattr(self, "_tampering", [])
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"grader.checks.Cases.{name} is read-only")
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def points(self) -> float:
+        return self._points
+
+    @property
+    def results(self) -> list[tuple[str, bool, str]]:
+        """``(label, passed, message)`` per case run so far (a copy)."""
+        return _list(self._results)
+
+    def _guard(self, method: str) -> None:
+        for guard in _guards:
+            try:
+                changes = _getattr(guard, method)()
+            except _Exception as exc:  # a broken guard must not pass a case
+                changes = [f"the grader's tamper guard failed: {_type(exc).__name__}: {exc}"]
+            if changes:
+                self._tampering.extend(changes)
 
     def run(self, label: str, check: Callable[[], object]) -> bool:
         """Run one case; any exception fails it (and only it). Returns whether it passed."""
-        sink = io.StringIO()
+        self._guard("enter_case")
+        sink = _StringIO()
         try:
-            with warnings.catch_warnings(), _errstate(all="ignore"), contextlib.redirect_stderr(sink):
-                warnings.simplefilter("ignore")
+            with _catch_warnings(), _errstate(all="ignore"), _redirect_stderr(sink):
+                _simplefilter("ignore")
                 check()
             passed, message = True, ""
         except _AssertionError as exc:
-            passed, message = False, str(exc)
-        except NotImplementedError:
+            passed, message = False, _str(exc)
+        except _NotImplementedError:
             passed, message = False, "not implemented yet (the function still raises NotImplementedError)"
-        except Exception as exc:  # the student's code crashed: say where
-            frames = traceback.extract_tb(exc.__traceback__)
+        except _Exception as exc:  # the student's code crashed: say where
+            frames = _extract_tb(exc.__traceback__)
             where = ""
-            for frame in reversed(frames):
+            for frame in _reversed(frames):
                 if frame.filename.startswith("<ipython-input") or frame.filename.startswith("/tmp/ipykernel") or "ipykernel" in frame.filename:
                     where = f" (line {frame.lineno}: {frame.line})"
                     break
-            passed, message = False, f"{type(exc).__name__}: {exc}{where}"
-        self.results.append((label, passed, message))
+            passed, message = False, f"{_type(exc).__name__}: {exc}{where}"
+        finally:
+            self._guard("exit_case")
+        self._results.append((_str(label), passed, message))
         return passed
 
     @property
     def passed(self) -> int:
-        return sum(1 for _, ok, _ in self.results if ok)
+        return _sum(1 for _, ok, _ in self._results if ok)
 
     def score(self) -> float:
-        """Print the per-case report to stdout and return ``points * passed / total``."""
-        total = _len(self.results)
-        earned = round(self.points * self.passed / total, 2) if total else 0.0
-        print(f"{self.name}: {self.passed}/{total} checks passed -> {earned:g} of {self.points:g} points")
-        for label, ok, message in self.results:
-            print(f"  {'PASS' if ok else 'FAIL'}  {label}" + (f"\n        {message}" if message else ""))
-        return earned
+        """Print the per-case report to stdout and return ``points * passed / total``.
+
+        0 when the code under test tampered with the grader while it was checked.
+        """
+        self._guard("before_score")
+        total = _len(self._results)
+        earned = _round(self._points * self.passed / total, 2) if total else 0.0
+        if self._tampering:
+            seen = _list(_dict_fromkeys(self._tampering))
+            _print(f"{self._name}: 0 of {self._points:g} points: the code under test changed the grader while it was "
+                   f"being checked ({'; '.join(seen[:5])}{'; ...' if _len(seen) > 5 else ''})")
+            earned = 0.0
+        else:
+            _print(f"{self._name}: {self.passed}/{total} checks passed -> {earned:g} of {self._points:g} points")
+        for label, ok, message in self._results:
+            _print(f"  {'PASS' if ok else 'FAIL'}  {label}" + (f"\n        {message}" if message else ""))
+        return _float(earned)
