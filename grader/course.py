@@ -28,8 +28,10 @@ DEFAULT_LESSONS = REPO_ROOT / "lessons"
 
 #: A lesson folder is ``NN_name``: two digits, an underscore, a lower-case name.
 LESSON_RE = re.compile(r"^\d\d_[a-z0-9][a-z0-9_]*$")
-#: Files of a lesson folder that never leave the instructor's side.
-PRIVATE_FILES = ("bugs.json",)
+#: Files of a lesson folder that never leave the instructor's side (nbgrader's
+#: CourseDirectory.ignore lists them too, so they are never released or copied
+#: next to a submission).
+PRIVATE_FILES = ("bugs.json", "references.json")
 #: Folders and files that are never copied anywhere.
 JUNK = shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__", "*.pyc", ".DS_Store")
 
@@ -124,16 +126,16 @@ def write_course_config(course_root: Path | str) -> Path:
 
 
 def copy_lesson_sources(lessons: Iterable[Lesson], course_root: Path | str) -> None:
-    """Copy each lesson's folder to ``<course_root>/solutions/<name>`` (bugs.json excluded).
+    """Copy each lesson's folder to ``<course_root>/solutions/<name>``.
 
     An existing copy is replaced, so the course folder always grades against
-    the current solutions.
+    the current solutions.  The instructor-only files come along (the course
+    folder is the instructor's); nbgrader's ignore list keeps them from
+    students.
     """
     dest_root = Path(course_root) / "solutions"
     dest_root.mkdir(parents=True, exist_ok=True)
-    ignore = shutil.ignore_patterns(
-        ".ipynb_checkpoints", "__pycache__", "*.pyc", ".DS_Store", *PRIVATE_FILES
-    )
+    ignore = JUNK
     for lesson in lessons:
         dest = dest_root / lesson.name
         if dest.exists():

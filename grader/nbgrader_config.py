@@ -20,14 +20,16 @@ c.CourseDirectory.root = os.path.dirname(os.path.dirname(os.path.abspath(__file_
 c.CourseDirectory.course_id = "backprop"
 c.CourseDirectory.source_directory = "solutions"
 c.CourseDirectory.release_directory = "lessons"
-# bugs.json (the planted bugs of a lesson) is instructor-only: never released,
-# never copied next to a student's submission.
+# bugs.json (the planted bugs of a lesson) and references.json (the course_lib
+# references of its exercises) are instructor-only: never released, never
+# copied next to a student's submission.
 c.CourseDirectory.ignore = [
     ".ipynb_checkpoints",
     "*.pyc",
     "__pycache__",
     "feedback",
     "bugs.json",
+    "references.json",
 ]
 
 # Solution regions and their stub.

@@ -15,7 +15,6 @@ from nbgrader.api import Gradebook
 from .course import (
     DEFAULT_SOLUTIONS,
     GRADER_CONFIG,
-    PRIVATE_FILES,
     REPO_ROOT,
     CourseError,
     Lesson,
@@ -28,7 +27,9 @@ from .course import (
 )
 from .gradebook import COURSE_ID, db_url
 
-_IGNORE = (".ipynb_checkpoints", "__pycache__", *PRIVATE_FILES)
+#: Not part of what grading depends on: editor litter, and the planted bugs
+#: (used only to build test submissions).
+_IGNORE = (".ipynb_checkpoints", "__pycache__", ".DS_Store", "bugs.json")
 
 
 def gradebook_path(course_root: Path | str) -> Path:

@@ -12,7 +12,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grader.course import DEFAULT_LESSONS, DEFAULT_SOLUTIONS, LESSON_RE, find_lessons
+from grader.course import DEFAULT_LESSONS, DEFAULT_SOLUTIONS, LESSON_RE, PRIVATE_FILES, find_lessons
 from grader.regions import MARKERS, secret_lines
 from grader.release import ReleaseError, generate, leaks, release
 from grader.toy import TOY_HIDDEN_LINE, write_toy_lesson
@@ -73,8 +73,8 @@ def test_lessons_hold_no_solution_hidden_text_or_outputs():
         if path.is_file() and path.suffix in {".ipynb", ".py", ".md", ".txt", ".json"}:
             text = path.read_text(encoding="utf-8", errors="replace")
             problems += [f"{path}: contains {m!r}" for m in MARKERS if m in text]
-        if path.name == "bugs.json":
-            problems.append(f"{path}: planted bugs were released")
+        if path.name in PRIVATE_FILES:
+            problems.append(f"{path}: an instructor-only file was released")
     assert not problems, "\n".join(problems)
 
 
@@ -86,6 +86,7 @@ def toy_course(tmp_path):
     solutions = tmp_path / "solutions"
     write_toy_lesson(solutions, "00_toy")
     (solutions / "00_toy" / "data.txt").write_text("released with the lesson\n")
+    (solutions / "00_toy" / "references.json").write_text("[]\n")  # instructor-only
     write_toy_lesson(solutions, "01_toy")
     return solutions, tmp_path / "lessons"
 
@@ -99,6 +100,7 @@ def test_release_is_deterministic_and_private_files_stay(toy_course):
     assert second.written == [] and second.removed == []
     assert _tree(lessons) == snapshot
     assert not list(lessons.rglob("bugs.json")), "bugs.json must never be released"
+    assert not list(lessons.rglob("references.json")), "references.json must never be released"
 
     nb = nbformat.read(str(lessons / "00_toy" / "00_toy.ipynb"), as_version=4)
     text = json.dumps(nb)
