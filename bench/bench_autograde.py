@@ -44,7 +44,7 @@ def build_class(course: Path, solutions: Path, students: int) -> int:
         for lesson in find_lessons(solutions)
     }
     count = 0
-    for item in plan_class(list(lessons.values()), students):
+    for item in plan_class(list(lessons.values()), students, every_lesson=True):
         data = submission_bytes(item, lessons[item.lesson])
         if data is not None:
             path = course / "submitted" / item.student / item.lesson / f"{item.lesson}.ipynb"

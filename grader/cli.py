@@ -122,7 +122,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    result = run_demo(args.dir, args.solutions, jobs=args.jobs, students=args.students)
+    result = run_demo(args.dir, args.solutions, jobs=args.jobs, students=args.students,
+                      every_lesson=args.every_lesson)
     return 1 if result.mismatches else 0
 
 
@@ -178,6 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--solutions", type=Path, default=DEFAULT_SOLUTIONS, help="source notebooks (default: %(default)s)")
     p.add_argument("--jobs", "-j", type=int, default=None, help="parallel workers (default: number of cores)")
     p.add_argument("--students", type=int, default=24, help="class size (default: %(default)s)")
+    p.add_argument("--every-lesson", action="store_true",
+                   help="every student hands in every lesson (default: the first all, the others two each)")
     p.set_defaults(func=_cmd_demo)
     return parser
 

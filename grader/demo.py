@@ -55,10 +55,14 @@ def run_demo(
     solutions_dir: Path | str = DEFAULT_SOLUTIONS,
     jobs: int | None = None,
     students: int = len(NAMES),
+    every_lesson: bool = False,
     out: TextIO | None = None,
     progress_tty: bool | None = None,
 ) -> DemoResult:
-    """Build the sample class in ``workdir`` (a new temporary folder by default) and grade it."""
+    """Build the sample class in ``workdir`` (a new temporary folder by default) and grade it.
+
+    ``every_lesson``: every student hands in every lesson (default: two each).
+    """
     out = out if out is not None else sys.stdout
     root = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="backprop-demo-"))
     course = root / "course"
@@ -74,7 +78,7 @@ def run_demo(
         lesson.name: load_lesson(lesson, course / "lessons" / lesson.name / f"{lesson.name}.ipynb")
         for lesson in lessons
     }
-    plan = plan_class(list(data.values()), students)
+    plan = plan_class(list(data.values()), students, every_lesson)
     expected = expected_scores(plan, data)
     write_inbox(root / "inbox", plan, data)
     write_expected(root / "expected_scores.json", plan, data)

@@ -21,23 +21,23 @@ from grader.toy import write_toy_lesson
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     root = tmp_path_factory.mktemp("demo")
-    solutions = DEFAULT_SOLUTIONS
-    if not find_lessons(solutions):
-        solutions = root / "toy-solutions"
+    solutions, every_lesson = DEFAULT_SOLUTIONS, False
+    if not find_lessons(solutions):  # one toy lesson: every student hands it in
+        solutions, every_lesson = root / "toy-solutions", True
         write_toy_lesson(solutions)
     out = io.StringIO()
-    result = run_demo(root / "work", solutions, out=out, progress_tty=False)
-    return result, solutions, out.getvalue()
+    result = run_demo(root / "work", solutions, every_lesson=every_lesson, out=out, progress_tty=False)
+    return result, solutions, every_lesson, out.getvalue()
 
 
 def test_demo_gradebook_matches_the_class_definition(demo):
-    result, solutions, _ = demo
+    result, solutions, every_lesson, _ = demo
     course = result.course
     lessons = {
         lesson.name: load_lesson(lesson, course / "lessons" / lesson.name / f"{lesson.name}.ipynb")
         for lesson in find_lessons(solutions)
     }
-    plan = plan_class(list(lessons.values()), len(NAMES))
+    plan = plan_class(list(lessons.values()), len(NAMES), every_lesson)
     expected = expected_scores(plan, lessons)
     actual = {key: total(cells)[0] for key, cells in read_grades(course / "gradebook.db").items()}
     kinds = {(p.student, p.lesson): f"{p.kind}/{p.detail}" for p in plan}
@@ -54,7 +54,7 @@ def test_demo_gradebook_matches_the_class_definition(demo):
 
 
 def test_demo_prints_gradebook_and_where_things_are(demo):
-    result, _, text = demo
+    result, _, _, text = demo
     assert "student" in text and "total" in text and "mean" in text
     assert "All " in text and "got exactly their expected score" in text
     assert str(result.report.plot_path) in text and result.report.plot_path.exists()

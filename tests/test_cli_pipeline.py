@@ -45,7 +45,7 @@ def toy_class(tmp_path_factory):
         lesson.name: load_lesson(lesson, course / "lessons" / lesson.name / f"{lesson.name}.ipynb")
         for lesson in find_lessons(solutions)
     }
-    plan = plan_class(list(lessons.values()), students=12)
+    plan = plan_class(list(lessons.values()), students=12, every_lesson=True)
     for item in plan:
         data = submission_bytes(item, lessons[item.lesson])
         if data is not None:

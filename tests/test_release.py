@@ -91,14 +91,17 @@ def toy_course(tmp_path):
     return solutions, tmp_path / "lessons"
 
 
-def test_release_is_deterministic_and_private_files_stay(toy_course):
+def test_release_is_deterministic_keeps_private_files_and_drops_stale_lessons(toy_course):
     solutions, lessons = toy_course
     first = release(solutions, lessons)
     assert sorted(first.written) == ["00_toy/00_toy.ipynb", "00_toy/data.txt", "01_toy/01_toy.ipynb"]
     snapshot = _tree(lessons)
+    (lessons / "07_gone").mkdir()  # a lesson whose solution was deleted
+    (lessons / "07_gone" / "07_gone.ipynb").write_text("{}")
     second = release(solutions, lessons)
-    assert second.written == [] and second.removed == []
+    assert second.written == [] and second.removed == ["07_gone"]
     assert _tree(lessons) == snapshot
+    assert _lesson_folders(lessons) == ["00_toy", "01_toy"]
     assert not list(lessons.rglob("bugs.json")), "bugs.json must never be released"
     assert not list(lessons.rglob("references.json")), "references.json must never be released"
 
@@ -111,16 +114,6 @@ def test_release_is_deterministic_and_private_files_stay(toy_course):
     for cell in nb.cells:
         if cell.cell_type == "code":
             assert cell.outputs == [] and cell.execution_count is None
-
-
-def test_release_removes_stale_lessons(toy_course):
-    solutions, lessons = toy_course
-    release(solutions, lessons)
-    (lessons / "07_gone").mkdir()
-    (lessons / "07_gone" / "07_gone.ipynb").write_text("{}")
-    result = release(solutions, lessons)
-    assert result.removed == ["07_gone"]
-    assert _lesson_folders(lessons) == ["00_toy", "01_toy"]
 
 
 def test_release_refuses_to_leak_a_solution_line(toy_course):
