@@ -126,25 +126,16 @@ class FeedbackReport:
     failed: list[tuple[str, str, str]] = field(default_factory=list)
 
 
-def generate_feedback(course_root: Path | str, force: bool = False) -> FeedbackReport:
-    """Write ``feedback/<student>/<lesson>/<lesson>.html`` for every graded submission.
-
-    A feedback file newer than its autograded notebook is left alone unless
-    ``force``.
-    """
+def _render(root: Path, items: list[tuple[str, str]]) -> tuple[list[tuple[str, str]], list[tuple[str, str, str]]]:
+    """Run nbgrader's GenerateFeedback for ``items`` of one course; return (done, failed)."""
     from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
     from nbgrader.converters import GenerateFeedback
-    from nbgrader.converters.base import NbGraderException
     from nbgrader.coursedir import CourseDirectory
     from nbgrader.preprocessors import GetGrades
 
-    from .merge import read_state
-    from .register import gradebook_path
-    from .worker import _Capture, load_course_config, summarize_errors
+    from .worker import _Capture, load_course_config, share_engines, summarize_errors
 
-    root = Path(course_root).resolve()
-    report = FeedbackReport()
-    state = read_state(gradebook_path(root))
+    share_engines()
     cfg = load_course_config(root)
     cfg.CourseDirectory.root = str(root)
     cfg.GenerateFeedback.preprocessors = [StripHiddenTests, GetGrades, CSSHTMLHeaderPreprocessor]
@@ -153,27 +144,61 @@ def generate_feedback(course_root: Path | str, force: bool = False) -> FeedbackR
     converter = GenerateFeedback(coursedir=coursedir, config=cfg)
     capture = _Capture()
     converter.log.addHandler(capture)
+    done, failed = [], []
     try:
-        for (student, lesson), row in sorted(state.items()):
-            graded = root / "autograded" / student / lesson / f"{lesson}.ipynb"
-            target = root / "feedback" / student / lesson / f"{lesson}.html"
-            if row.status != "graded":
-                if target.exists():  # feedback of an earlier version that did grade
-                    target.unlink()
-                continue
-            if not graded.exists():
-                continue
-            if not force and target.exists() and target.stat().st_mtime >= graded.stat().st_mtime:
-                report.unchanged += 1
-                continue
+        for student, lesson in items:
             coursedir.student_id, coursedir.assignment_id = student, lesson
             capture.records.clear()
             try:
                 converter.start()
-            except (NbGraderException, Exception):
-                report.failed.append((student, lesson, summarize_errors(capture.records)))
+            except Exception:  # NbGraderException or a rendering bug: one file, not the run
+                failed.append((student, lesson, summarize_errors(capture.records)))
                 continue
-            report.written.append(target)
+            done.append((student, lesson))
     finally:
         converter.log.removeHandler(capture)
+    return done, failed
+
+
+def generate_feedback(course_root: Path | str, force: bool = False, jobs: int | None = None) -> FeedbackReport:
+    """Write ``feedback/<student>/<lesson>/<lesson>.html`` for every graded submission.
+
+    A feedback file newer than its autograded notebook is left alone unless
+    ``force``.  Rendering HTML costs about a second per notebook, so ``jobs``
+    processes (default: the number of cores) share the work.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from .autograde import default_jobs
+    from .merge import read_state
+    from .register import gradebook_path
+
+    root = Path(course_root).resolve()
+    report = FeedbackReport()
+    todo: list[tuple[str, str]] = []
+    for (student, lesson), row in sorted(read_state(gradebook_path(root)).items()):
+        graded = root / "autograded" / student / lesson / f"{lesson}.ipynb"
+        target = root / "feedback" / student / lesson / f"{lesson}.html"
+        if row.status != "graded":
+            if target.exists():  # feedback of an earlier version that did grade
+                target.unlink()
+            continue
+        if not graded.exists():
+            continue
+        if not force and target.exists() and target.stat().st_mtime >= graded.stat().st_mtime:
+            report.unchanged += 1
+            continue
+        todo.append((student, lesson))
+    n = max(1, min(jobs or default_jobs(), len(todo)))
+    if n == 1:
+        results = [_render(root, todo)] if todo else []
+    else:
+        chunks = [todo[k::n] for k in range(n)]
+        with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("fork")) as pool:
+            results = list(pool.map(_render, [root] * n, chunks))
+    for done, failed in results:
+        report.written += [root / "feedback" / s / l / f"{l}.html" for s, l in done]
+        report.failed += failed
+    report.written.sort()
     return report
