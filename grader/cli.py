@@ -73,7 +73,7 @@ def format_autograde_report(report) -> str:
 def _cmd_feedback(args: argparse.Namespace) -> int:
     from .feedback import generate_feedback
 
-    report = generate_feedback(args.course, force=args.force)
+    report = generate_feedback(args.course, force=args.force, jobs=args.jobs)
     print(f"feedback: {len(report.written)} written, {report.unchanged} up to date, "
           f"{len(report.failed)} failed, in {Path(args.course) / 'feedback'}")
     for student, lesson, reason in report.failed:
@@ -167,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("feedback", help="HTML feedback per student and lesson (hidden tests removed)")
     _course_args(p)
     p.add_argument("--force", action="store_true", help="rewrite every feedback file")
+    p.add_argument("--jobs", "-j", type=int, default=None, help="parallel processes (default: number of cores)")
     p.set_defaults(func=_cmd_feedback)
 
     p = sub.add_parser("report", help="grades.csv, summary table, score plot, most failed checks")
