@@ -96,6 +96,7 @@ PRELOAD = (
 
 
 _PRELOADED: set[str] = set()
+_FORK_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
 
 
 class ZygoteError(RuntimeError):
@@ -204,8 +205,10 @@ def _become_kernel(request: dict, inherited_fds: list[int]) -> None:
         os.setsid()
         _prctl_pdeathsig(signal.SIGKILL)
         _set_process_name(b"grader-kernel")
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
+        for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD):
             signal.signal(sig, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a new Python process
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _FORK_SIGNALS)
         os.environ.clear()
         os.environ.update(request["env"])
         os.chdir(request["cwd"])
@@ -348,10 +351,16 @@ def serve(socket_path: str, log: IO[str]) -> None:
                         continue
                     inherited = [k.fd for k in sel.get_map().values()] + [conn.fileno()]
                     inherited += [k.pidfd for k in kernels.values()]
+                    # A signal must not run the zygote's handlers in the child
+                    # (they would clean up the zygote's kernels from there):
+                    # blocked across fork, the child unblocks it once its own
+                    # handlers are in place.
+                    signal.pthread_sigmask(signal.SIG_BLOCK, _FORK_SIGNALS)
                     pid = os.fork()
                     if pid == 0:
                         sel_fd = sel.fileno() if hasattr(sel, "fileno") else None
                         _become_kernel(request, inherited + ([sel_fd] if sel_fd is not None else []))
+                    signal.pthread_sigmask(signal.SIG_UNBLOCK, _FORK_SIGNALS)
                     pidfd = os.pidfd_open(pid)
                     kernel = _Kernel(conn, pid, pidfd)
                     kernels[pid] = kernel
