@@ -32,26 +32,7 @@ from _table import print_table  # noqa: E402
 
 from grader.course import DEFAULT_SOLUTIONS, find_lessons, notebook_env  # noqa: E402
 from grader.gradebook import read_grades  # noqa: E402
-from grader.register import register  # noqa: E402
-from grader.sample_class import load_lesson, plan_class, submission_bytes  # noqa: E402
-
-
-def build_class(course: Path, solutions: Path, students: int) -> int:
-    """Register the lessons and write the sample class's submissions; return their number."""
-    register(course, solutions)
-    lessons = {
-        lesson.name: load_lesson(lesson, course / "lessons" / lesson.name / f"{lesson.name}.ipynb")
-        for lesson in find_lessons(solutions)
-    }
-    count = 0
-    for item in plan_class(list(lessons.values()), students, every_lesson=True):
-        data = submission_bytes(item, lessons[item.lesson])
-        if data is not None:
-            path = course / "submitted" / item.student / item.lesson / f"{item.lesson}.ipynb"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
-            count += 1
-    return count
+from grader.sample_class import write_submitted  # noqa: E402
 
 
 def timed(cmd: list[str], cwd: Path) -> tuple[float, float]:
@@ -116,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
 
     with tempfile.TemporaryDirectory(prefix="bench-autograde-") as tmp:
         base = Path(tmp) / "base"
-        count = build_class(base, args.solutions, args.students)
+        count = write_submitted(base, args.solutions, args.students)
         lessons = len(find_lessons(args.solutions))
         print(f"\nsample class: {args.students} students x {lessons} lessons = {count} submitted notebooks, "
               f"{os.cpu_count()} cores")

@@ -173,6 +173,31 @@ def submission_bytes(item: Planned, lesson: LessonData) -> bytes | None:
     return (nbformat.writes(nb) + "\n").encode("utf-8")
 
 
+def write_submitted(course: Path, solutions: Path, students: int, every_lesson: bool = True) -> int:
+    """Register the lessons in ``course`` and write the class straight into ``submitted/`` (no collect step).
+
+    Used by the benchmark and the kill test, which grade a class without an inbox.
+    Returns the number of notebooks written.
+    """
+    from .course import find_lessons
+    from .register import register
+
+    register(course, solutions)
+    lessons = {
+        lesson.name: load_lesson(lesson, course / "lessons" / lesson.name / f"{lesson.name}.ipynb")
+        for lesson in find_lessons(solutions)
+    }
+    count = 0
+    for item in plan_class(list(lessons.values()), students, every_lesson=every_lesson):
+        data = submission_bytes(item, lessons[item.lesson])
+        if data is not None:
+            path = course / "submitted" / item.student / item.lesson / f"{item.lesson}.ipynb"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+            count += 1
+    return count
+
+
 def write_inbox(inbox: Path, plan: list[Planned], lessons: dict[str, LessonData]) -> None:
     """The class's hand-ins as an instructor downloads them: folders and LMS zips, plus junk."""
     inbox.mkdir(parents=True, exist_ok=True)

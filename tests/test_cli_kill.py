@@ -14,30 +14,11 @@ from pathlib import Path
 import pytest
 
 from grader.autograde import autograde
-from grader.course import find_lessons
 from grader.gradebook import snapshot
-from grader.register import register
-from grader.sample_class import load_lesson, plan_class, submission_bytes
+from grader.sample_class import write_submitted
 from grader.toy import write_toy_lesson
 
 STUDENTS = 10
-
-
-def _build(course: Path, solutions: Path) -> int:
-    register(course, solutions)
-    lessons = {
-        lesson.name: load_lesson(lesson, course / "lessons" / lesson.name / f"{lesson.name}.ipynb")
-        for lesson in find_lessons(solutions)
-    }
-    count = 0
-    for item in plan_class(list(lessons.values()), students=STUDENTS, every_lesson=True):
-        data = submission_bytes(item, lessons[item.lesson])
-        if data is not None:
-            path = course / "submitted" / item.student / item.lesson / f"{item.lesson}.ipynb"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
-            count += 1
-    return count
 
 
 def _merged(db: Path) -> int:
@@ -71,7 +52,7 @@ def clean_run(tmp_path_factory):
     solutions = root / "solutions"
     write_toy_lesson(solutions)
     ungraded, clean = root / "ungraded", root / "clean"
-    total = _build(ungraded, solutions)
+    total = write_submitted(ungraded, solutions, STUDENTS)
     shutil.copytree(ungraded, clean)
     autograde(clean, solutions, jobs=2, progress_stream=io.StringIO(), progress_tty=False)
     return solutions, ungraded, clean, total
