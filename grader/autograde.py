@@ -20,6 +20,7 @@ import fcntl
 import json
 import os
 import selectors
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -29,7 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from .course import DEFAULT_SOLUTIONS, CourseError, notebook_env, sha256_tree
+from . import sandbox
+from .course import DEFAULT_SOLUTIONS, REPO_ROOT, CourseError, notebook_env, sha256_tree
 from .merge import GradebookWriter
 from .progress import Progress
 from .register import environment_hash, gradebook_path, register
@@ -59,6 +61,8 @@ class AutogradeReport:
     unknown: list[str] = field(default_factory=list)  # submitted folders of no known lesson
     seconds: float = 0.0
     workers: int = 0
+    sandbox: str = ""  # how kernels were confined (one line)
+    problems: list[str] = field(default_factory=list)  # what the sandbox could not protect
 
     @property
     def failures(self) -> list[tuple[str, str, str]]:
@@ -158,14 +162,78 @@ def _copy_db(src: Path, dst: Path) -> None:
         a.close()
 
 
+class _Sandbox:
+    """The containment of one run: grading users, the workdir base, protected paths (see grader/SANDBOX.md)."""
+
+    def __init__(self, course_root: Path, solutions_dir: Path, jobs: int, limits: sandbox.Limits):
+        self.limits = limits
+        self.users = sandbox.ensure_grading_users(jobs) if sandbox.is_root() else None
+        self.free = list(self.users or [])
+        self.base = sandbox.new_workdir_base()
+        self.problems: list[str] = []
+        self._changes: list[sandbox.ProtectionReport] = []
+        if self.users:
+            hidden = [*sandbox.default_hidden_paths(REPO_ROOT, course_root), solutions_dir]
+            protection = sandbox.protect_paths(hidden, sandbox.default_readonly_paths(REPO_ROOT),
+                                               [u.gid for u in self.users])
+            self._changes.append(protection)
+            self.problems += protection.problems
+            # kernels must be able to import the interpreter's own modules
+            self._changes.append(sandbox.grant_search([*sandbox.interpreter_paths(), REPO_ROOT, self.base]))
+            for user in self.users:  # nothing of an earlier, killed run may linger
+                sandbox.reap(user.uid, user.gid)
+        else:
+            self.problems.append(
+                "not running as root: kernels run as this user, so the gradebook, the course folder, the "
+                "solutions and other students' files are NOT protected from student code (see grader/SANDBOX.md)")
+
+    def describe(self) -> str:
+        who = (f"as users {self.users[0].name}..{self.users[-1].name}" if self.users
+               else "as the grader's own user (not root)")
+        return f"kernels run {who} in throwaway folders; limits: {self.limits.describe()}"
+
+    def take(self) -> dict:
+        """The worker settings for a new worker (its own uid, when root)."""
+        user = self.free.pop(0) if self.users else None
+        if self.users and user is None:
+            raise CourseError("no free grading user for a new worker")
+        return {
+            "workdir_base": str(self.base),
+            "uid": user.uid if user else None,
+            "gid": user.gid if user else None,
+            "user": user.name if user else None,
+            "notebook_timeout": self.limits.notebook_timeout,
+            "limits_env": self.limits.to_env(),
+        }
+
+    def give_back(self, box: dict) -> None:
+        """A worker is gone: kill whatever its uid left, then the uid may serve another worker."""
+        if box.get("uid") is None:
+            return
+        sandbox.reap(box["uid"], box["gid"])
+        sandbox.purge_tmp(box["uid"])
+        self.free.append(next(u for u in self.users if u.uid == box["uid"]))
+
+    def close(self) -> None:
+        for user in self.users or ():
+            sandbox.reap(user.uid, user.gid)
+            sandbox.purge_tmp(user.uid)
+        for change in reversed(self._changes):
+            change.restore()
+        sandbox.cleanup_workdir(self.base)
+
+
 class _WorkerProc:
     def __init__(self, index: int, course_root: Path, shard: Path, log: Path,
-                 env: dict, kernel_name: str | None, timeout: int | None):
+                 env: dict, kernel_name: str | None, timeout: int | None, box: dict | None = None):
         cmd = [sys.executable, "-m", "grader.worker", "--course", str(course_root), "--shard", str(shard)]
         if kernel_name:
             cmd += ["--kernel-name", kernel_name]
         if timeout:
             cmd += ["--timeout", str(int(timeout))]
+        if box is not None:
+            cmd += ["--sandbox", json.dumps({k: v for k, v in box.items() if k != "user"})]
+        self.box = box
         self.index = index
         self.log = log
         with open(log, "w") as err:
@@ -202,14 +270,26 @@ def autograde(
     use_zygote: bool = True,
     progress_stream: TextIO | None = None,
     progress_tty: bool | None = None,
+    limits: sandbox.Limits | None = None,
 ) -> AutogradeReport:
-    """Grade every new or changed submission of ``course_root`` (all with ``force``)."""
+    """Grade every new or changed submission of ``course_root`` (all with ``force``).
+
+    Args:
+        timeout: seconds per cell (default: ``limits.cell_timeout``).
+        limits: the kernels' resource and time limits (default:
+            ``grader.sandbox.Limits.from_env()``, i.e. ``GRADER_LIMIT_*``).
+            Kernels are confined only with the zygote (``use_zygote``).
+    """
     root = Path(course_root).resolve()
+    limits = limits if limits is not None else sandbox.Limits.from_env()
+    if timeout is None and limits.cell_timeout:
+        timeout = int(limits.cell_timeout)
     start = time.monotonic()
     report = AutogradeReport()
     state_dir = root / STATE_DIR
     with _Lock(state_dir / "lock"):
         zygote = None
+        box: _Sandbox | None = None
         try:
             lessons = register(root, solutions_dir)
             env_hashes = {lesson.name: environment_hash(lesson) for lesson in lessons}
@@ -223,22 +303,31 @@ def autograde(
                     writer.forget((j.student, j.lesson) for j in todo)
                     n = max(1, min(jobs or default_jobs(), len(todo)))
                     report.workers = n
-                    _run(root, writer, todo, n, timeout, zygote, report, progress_stream, progress_tty)
+                    if use_zygote:
+                        box = _Sandbox(root, Path(solutions_dir).resolve(), n, limits)
+                        report.sandbox, report.problems = box.describe(), list(box.problems)
+                    _run(root, writer, todo, n, timeout, zygote, report, progress_stream, progress_tty, box)
         finally:
             if zygote:
                 zygote.stop()
+            if box is not None:
+                box.close()
     report.seconds = time.monotonic() - start
     return report
 
 
 def _run(root: Path, writer: GradebookWriter, todo: list[Job], n: int, timeout: int | None,
-         zygote: Zygote | None, report: AutogradeReport, stream: TextIO | None, tty: bool | None) -> None:
+         zygote: Zygote | None, report: AutogradeReport, stream: TextIO | None, tty: bool | None,
+         box: _Sandbox | None = None) -> None:
     state_dir = root / STATE_DIR
     shard_dir, log_dir = state_dir / "shards", state_dir / "logs"
     shard_dir.mkdir(parents=True, exist_ok=True)
     log_dir.mkdir(parents=True, exist_ok=True)
-    for old in shard_dir.glob("*"):
-        old.unlink()  # shards of an earlier (maybe killed) run are discarded
+    for old in shard_dir.glob("*"):  # shards and staged submissions of an earlier (maybe killed) run
+        if old.is_dir() and not old.is_symlink():
+            shutil.rmtree(old)
+        else:
+            old.unlink()
     main_db = gradebook_path(root)
 
     env = notebook_env(zygote.kernel_env() if zygote else None)
@@ -252,7 +341,7 @@ def _run(root: Path, writer: GradebookWriter, todo: list[Job], n: int, timeout: 
         shard = shard_dir / f"worker-{index}.db"
         _copy_db(main_db, shard)
         w = _WorkerProc(index, root, shard, log_dir / f"worker-{index}.log", env,
-                        KERNEL_NAME if zygote else None, timeout)
+                        KERNEL_NAME if zygote else None, timeout, box.take() if box else None)
         sel.register(w.proc.stdout, selectors.EVENT_READ, w)
         workers.append(w)
         return w
@@ -278,6 +367,9 @@ def _run(root: Path, writer: GradebookWriter, todo: list[Job], n: int, timeout: 
                     sel.unregister(w.proc.stdout)
                     w.proc.wait()
                     busy -= 1
+                    if box and w.box:
+                        box.give_back(w.box)
+                        w.box = None
                     if w.job is not None:
                         reason = f"worker died (exit {w.proc.returncode}); see {w.log}"
                         report.crashed.append((w.job.student, w.job.lesson, reason))

@@ -44,10 +44,22 @@ def _cmd_release(args: argparse.Namespace) -> int:
 
 def _cmd_autograde(args: argparse.Namespace) -> int:
     from .autograde import autograde
+    from .course import CourseError
+    from .sandbox import Limits
 
+    values = {}
+    for item in args.limit or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise CourseError(f"--limit expects NAME=VALUE (e.g. memory=2G, notebook_timeout=10m), got {item!r}")
+        values[key.strip()] = value.strip()
+    try:
+        limits = Limits.from_strings(values, Limits.from_env())
+    except ValueError as exc:
+        raise CourseError(f"--limit: {exc}") from None
     report = autograde(
         args.course, args.solutions, jobs=args.jobs, timeout=args.timeout,
-        force=args.force, use_zygote=not args.no_zygote,
+        force=args.force, use_zygote=not args.no_zygote, limits=limits,
     )
     print(format_autograde_report(report))
     return 1 if report.failures else 0
@@ -67,6 +79,14 @@ def format_autograde_report(report) -> str:
         lines.append(f"  FAILED {student}/{lesson}: {reason}")
     for folder in report.unknown:
         lines.append(f"  ignored submitted/{folder}: not a lesson of this course")
+    noted = [r for r in report.graded if r.get("notes")]
+    if noted:
+        lines.append(f"{len(noted)} submissions have grader notes (repairs, kernels killed, limits): "
+                     f"see `python -m grader report` and notes.csv")
+    if report.sandbox:
+        lines.append(report.sandbox)
+    for problem in report.problems:
+        lines.append(f"  WARNING {problem}")
     return "\n".join(lines)
 
 
@@ -82,16 +102,18 @@ def _cmd_feedback(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from .report import failing_summary, make_report, table
+    from .report import failing_summary, make_report, notes_summary, table
 
     report = make_report(args.course, args.out)
     print(table(report))
     print()
     print(failing_summary(report))
+    print(notes_summary(report))
     print()
     print(f"grades:          {report.csv_path}")
     print(f"score plot:      {report.plot_path}")
     print(f"failed checks:   {report.checks_path}")
+    print(f"grader notes:    {report.notes_path}")
     return 0
 
 
@@ -161,7 +183,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", "-j", type=int, default=None, help="parallel workers (default: number of cores)")
     p.add_argument("--timeout", type=int, default=None, help="seconds per cell (default: from nbgrader_config.py)")
     p.add_argument("--force", action="store_true", help="regrade every submission")
-    p.add_argument("--no-zygote", action="store_true", help="start a plain kernel per notebook (slower)")
+    p.add_argument("--no-zygote", action="store_true",
+                   help="start a plain kernel per notebook (slower, and NOT sandboxed: for debugging only)")
+    p.add_argument("--limit", action="append", metavar="NAME=VALUE",
+                   help="a kernel limit, repeatable: memory=4G, cpu_seconds=10m, max_processes=128, "
+                        "max_file_bytes=256M, open_files=1024, notebook_timeout=10m, cell_timeout=60 "
+                        "(default: GRADER_LIMIT_* or the built-in defaults; 'unlimited' turns one off)")
     p.set_defaults(func=_cmd_autograde)
 
     p = sub.add_parser("feedback", help="HTML feedback per student and lesson (hidden tests removed)")

@@ -11,6 +11,7 @@ not recorded and graded again by the next run.
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,7 @@ CREATE TABLE IF NOT EXISTS grader_state (
     error TEXT,
     seconds REAL,
     graded_at TEXT,
+    notes TEXT,
     PRIMARY KEY (student, lesson)
 )
 """
@@ -48,6 +50,7 @@ class StateRow:
     status: str  # "graded" or "error"
     error: str | None
     seconds: float | None
+    notes: tuple = ()  # "code: message" lines of grader.notes
 
 
 class GradebookWriter:
@@ -57,6 +60,9 @@ class GradebookWriter:
         self.path = Path(path)
         self.gb = Gradebook(db_url(self.path), COURSE_ID)
         self.gb.db.execute(text(STATE_TABLE))
+        columns = {row[1] for row in self.gb.db.execute(text("PRAGMA table_info(grader_state)"))}
+        if "notes" not in columns:  # a gradebook of an earlier version
+            self.gb.db.execute(text("ALTER TABLE grader_state ADD COLUMN notes TEXT"))
         self.gb.db.commit()
 
     def __enter__(self) -> "GradebookWriter":
@@ -71,9 +77,9 @@ class GradebookWriter:
     def state(self) -> dict[tuple[str, str], StateRow]:
         """Every recorded (student, lesson)."""
         rows = self.gb.db.execute(
-            text("SELECT student, lesson, content_hash, env_hash, status, error, seconds FROM grader_state")
+            text("SELECT student, lesson, content_hash, env_hash, status, error, seconds, notes FROM grader_state")
         )
-        return {(r[0], r[1]): StateRow(*r) for r in rows}
+        return {(r[0], r[1]): StateRow(*r[:7], notes=_notes(r[7])) for r in rows}
 
     def forget(self, keys: Iterable[tuple[str, str]]) -> None:
         """Drop the records of ``keys`` (so an interrupted ``--force`` run is resumed)."""
@@ -115,8 +121,8 @@ class GradebookWriter:
         gb.db.execute(
             text(
                 "INSERT OR REPLACE INTO grader_state "
-                "(student, lesson, content_hash, env_hash, status, error, seconds, graded_at) "
-                "VALUES (:s, :l, :c, :e, :st, :err, :sec, :at)"
+                "(student, lesson, content_hash, env_hash, status, error, seconds, graded_at, notes) "
+                "VALUES (:s, :l, :c, :e, :st, :err, :sec, :at, :notes)"
             ),
             {
                 "s": student,
@@ -127,9 +133,18 @@ class GradebookWriter:
                 "err": result.get("error"),
                 "sec": result.get("seconds"),
                 "at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                "notes": json.dumps([str(n) for n in result.get("notes") or []]),
             },
         )
         gb.db.commit()
+
+
+def _notes(raw: str | None) -> tuple:
+    try:
+        value = json.loads(raw) if raw else []
+    except ValueError:
+        return (f"unreadable notes: {raw[:200]}",)
+    return tuple(str(v) for v in value) if isinstance(value, list) else ()
 
 
 def read_state(path: Path | str) -> dict[tuple[str, str], StateRow]:

@@ -1,4 +1,4 @@
-"""``grader report``: grades.csv, a summary table, score histograms, most failed checks.
+"""``grader report``: grades.csv, a summary table, score histograms, most failed checks, grader notes.
 
 Everything is read from the gradebook (nbgrader's scores, and the grader's
 record of which submissions could not be graded) and from the autograded
@@ -35,7 +35,9 @@ class Report:
     status: dict[tuple[str, str], str]  # graded / error
     failing_cells: list[tuple[str, str, int]] = field(default_factory=list)  # lesson, grade id, count
     failing_cases: list[tuple[str, str, int]] = field(default_factory=list)  # lesson, case label, count
+    notes: dict[tuple[str, str], list[str]] = field(default_factory=dict)  # what happened while grading
     csv_path: Path | None = None
+    notes_path: Path | None = None
     plot_path: Path | None = None
     checks_path: Path | None = None
 
@@ -99,6 +101,7 @@ def build_report(course_root: Path | str) -> Report:
         status=status,
         failing_cells=[(l, g, n) for (l, g), n in cell_fails.most_common()],
         failing_cases=[(l, g, n) for (l, g), n in case_fails.most_common()],
+        notes={key: list(row.notes) for key, row in state.items() if row.notes and key in grades},
     )
 
 
@@ -118,6 +121,8 @@ def table(report: Report) -> str:
                 row.append("-")
             elif report.status.get(key) == "error":
                 row.append(f"{_fmt(report.scores[key])}!")
+            elif report.notes.get(key):
+                row.append(f"{_fmt(report.scores[key])}*")
             else:
                 row.append(_fmt(report.scores[key]))
         got, top = report.total(student)
@@ -136,7 +141,7 @@ def table(report: Report) -> str:
 
     rule = "  ".join("-" * w for w in widths)
     out = [line(head), rule, *(line(r) for r in rows), rule, line(means), line(maxes)]
-    out.append("(- = not submitted, ! = could not be graded)")
+    out.append("(- = not submitted, ! = could not be graded, * = see notes.csv)")
     return "\n".join(out)
 
 
@@ -200,6 +205,28 @@ def write_failing_checks(report: Report, path: Path) -> Path:
     return path
 
 
+def write_notes(report: Report, path: Path) -> Path:
+    """``student, lesson, code, note``: everything the grader noted while grading (repairs, kills, limits...)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["student", "lesson", "code", "note"])
+        for (student, lesson), lines in sorted(report.notes.items()):
+            for line in lines:
+                code, _, message = line.partition(": ")
+                w.writerow([student, lesson, code, message])
+    return path
+
+
+def notes_summary(report: Report) -> str:
+    """How many submissions got each kind of note, as text."""
+    counts = Counter(line.partition(": ")[0] for lines in report.notes.values() for line in set(lines))
+    if not counts:
+        return "Grader notes: none"
+    parts = ", ".join(f"{code} {n}" for code, n in counts.most_common())
+    return f"Grader notes (submissions): {parts}; see notes.csv"
+
+
 def failing_summary(report: Report, top: int = 8) -> str:
     """The checks that failed most often, as text."""
     lines = ["Most often failed grade cells (submissions that lost points):"]
@@ -218,4 +245,5 @@ def make_report(course_root: Path | str, out_dir: Path | str | None = None) -> R
     report.csv_path = write_csv(report, out / "grades.csv")
     report.plot_path = plot(report, out / "scores.png")
     report.checks_path = write_failing_checks(report, out / "failing_checks.csv")
+    report.notes_path = write_notes(report, out / "notes.csv")
     return report

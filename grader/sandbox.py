@@ -1701,3 +1701,32 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def grant_search(paths: Iterable[str | os.PathLike]) -> ProtectionReport:
+    """Let other users *enter* (``o+x``, never list) every ancestor folder of ``paths`` that they cannot.
+
+    The interpreter a grading kernel runs may live under a private home
+    (``/root/.pyenv`` with ``/root`` 0700): the kernel, running as a grading
+    user, then cannot import what the zygote did not preload.  Only the
+    search bit is added, only on folders, and ``restore()`` of the returned
+    report takes it away again.
+    """
+    report = ProtectionReport()
+    done: set[str] = set()
+    for raw in paths:
+        path = Path(os.path.realpath(raw))
+        for p in [*reversed(path.parents), path]:
+            key = str(p)
+            if key in done:
+                continue
+            done.add(key)
+            try:
+                st = os.stat(p)
+            except OSError:
+                continue
+            if stat.S_ISDIR(st.st_mode) and not st.st_mode & stat.S_IXOTH:
+                new = st.st_mode | stat.S_IXOTH
+                os.chmod(p, stat.S_IMODE(new))
+                report.changed.append((key, st.st_mode, new))
+    return report

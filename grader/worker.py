@@ -18,6 +18,7 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import signal
 import sys
 import time
@@ -26,6 +27,7 @@ from pathlib import Path
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
+from . import notes
 from .gradebook import COURSE_ID, db_url
 from .kernelclient import fast_kernel_waits
 
@@ -169,9 +171,19 @@ class Worker:
         shard: Path | str,
         kernel_name: str | None = None,
         timeout: int | None = None,
+        sandbox: dict | None = None,
+        stage: Path | str | None = None,
     ):
+        """``sandbox``: ``{"workdir_base", "uid", "gid", "notebook_timeout", "limits_env"}`` for
+        :class:`grader.execute.GuardedExecute` (None: kernels run in the autograded folder, unconfined).
+        ``stage``: where submissions are staged for nbgrader (default: next to the shard)."""
+        from nbconvert.preprocessors import ClearMetadataPreprocessor
         from nbgrader.converters import Autograde
         from nbgrader.coursedir import CourseDirectory
+        from nbgrader.preprocessors import AssignLatePenalties, CheckCellMetadata, IgnorePattern, SaveAutoGrades
+
+        from .execute import GuardedExecute
+        from .grade_outputs import GradeCellOutputs
 
         share_engines()
         cache_schema_validators()
@@ -188,11 +200,43 @@ class Worker:
             cfg.Execute.timeout = int(timeout)
         # the parent decides what needs grading; nbgrader must not skip it
         cfg.Autograde.force = True
+        # nbgrader's pipeline with a confined Execute, and GradeCellOutputs
+        # instead of LimitOutput (see grader.execute, grader.grade_outputs)
+        cfg.Autograde.autograde_preprocessors = [
+            GuardedExecute, IgnorePattern, ClearMetadataPreprocessor, GradeCellOutputs,
+            SaveAutoGrades, AssignLatePenalties, CheckCellMetadata,
+        ]
+        box = sandbox or {}
+        if box.get("workdir_base"):
+            cfg.GuardedExecute.workdir_base = str(box["workdir_base"])
+            cfg.GuardedExecute.sandbox_uid = box.get("uid")
+            cfg.GuardedExecute.sandbox_gid = box.get("gid")
+            cfg.GuardedExecute.limits_env = dict(box.get("limits_env") or {})
+        if box.get("notebook_timeout"):
+            cfg.GuardedExecute.notebook_timeout = float(box["notebook_timeout"])
+        # submissions are staged (grader.intake) and graded from there
+        self.stage_root = Path(stage) if stage else self.shard.with_suffix(".stage")
+        self.stage_root.mkdir(parents=True, exist_ok=True)
+        cfg.CourseDirectory.submitted_directory = os.path.relpath(self.stage_root, self.course_root)
         self.config = cfg
         self.coursedir = CourseDirectory(config=cfg)
         self.converter = Autograde(coursedir=self.coursedir, config=cfg)
         self.capture = _Capture()
         self.converter.log.addHandler(self.capture)
+        self._lessons: dict[str, tuple] = {}
+
+    def _lesson(self, lesson: str) -> tuple:
+        """(released notebook, source notebook, references) of a lesson of the course directory."""
+        if lesson not in self._lessons:
+            import nbformat
+
+            from .delegation import load_references, references_path
+
+            released = nbformat.read(str(self.course_root / "lessons" / lesson / f"{lesson}.ipynb"), as_version=4)
+            source_path = self.course_root / "solutions" / lesson / f"{lesson}.ipynb"
+            source = nbformat.read(str(source_path), as_version=4)
+            self._lessons[lesson] = (released, source, load_references(references_path(source_path)))
+        return self._lessons[lesson]
 
     def grade(self, student: str, lesson: str) -> dict:
         """Autograde one submission; return its result.
@@ -204,34 +248,101 @@ class Worker:
         """
         from nbgrader.converters.base import NbGraderException
 
+        from . import intake as intake_mod
+        from .delegation import apply_delegation, find_delegation
+
         start = time.monotonic()
         self.capture.records.clear()
+        notes.current.clear()
         self.coursedir.student_id = student
         self.coursedir.assignment_id = lesson
-        status, error = "graded", None
-        try:
-            self.converter.start()
-        except NbGraderException:
-            status = "error"
-        except Exception as exc:  # a bug outside nbgrader's own handling: still one notebook
-            status = "error"
-            self.capture.records.append(f"{type(exc).__name__}: {exc}")
-        if status == "error":
-            error = summarize_errors(self.capture.records)
-        payload = None
-        try:
-            payload = extract(self.shard, student, lesson)
-        except Exception as exc:
-            if status == "graded":
-                status, error = "error", f"no grades saved: {type(exc).__name__}: {exc}"
+        status, error, payload = "graded", None, None
+        released, source, references = self._lesson(lesson)
+        submitted = self.course_root / "submitted" / student / lesson
+        intake = intake_mod.inspect(submitted, lesson, released)
+        notes.current.extend(intake.notes)
+        intake_mod.stage(submitted, self.stage_root / student / lesson, intake)
+        findings = []
+        if not intake.gradable:
+            try:
+                payload = self._zero(student, lesson, released)
+            except Exception as exc:
+                status, error = "error", f"could not record 0 points: {type(exc).__name__}: {exc}"
+        else:
+            try:
+                findings = find_delegation(intake.notebook, source, references)
+            except Exception as exc:  # the analysis must never cost a student points
+                logging.getLogger("grader.worker").warning("delegation check failed: %s", exc)
+            for finding in findings:
+                notes.current.add("delegation", finding.message)
+            try:
+                self.converter.start()
+            except NbGraderException:
+                status = "error"
+            except Exception as exc:  # a bug outside nbgrader's own handling: still one notebook
+                status = "error"
+                self.capture.records.append(f"{type(exc).__name__}: {exc}")
+            if status == "error":
+                error = summarize_errors(self.capture.records)
+            try:
+                payload = extract(self.shard, student, lesson)
+            except Exception as exc:
+                if status == "graded":
+                    status, error = "error", f"no grades saved: {type(exc).__name__}: {exc}"
+        if payload and findings:
+            for nb in payload["notebooks"].values():
+                nb["grades"], _ = apply_delegation(findings, nb["grades"])
+        lines = notes.current.as_list()
+        if lines and status == "graded":
+            self._show_notes(student, lesson, lines)
+        shutil.rmtree(self.stage_root / student, ignore_errors=True)
         return {
             "student": student,
             "lesson": lesson,
             "status": status,
             "error": error,
+            "notes": lines,
             "seconds": round(time.monotonic() - start, 3),
             "payload": payload,
         }
+
+    def _autograded(self, student: str, lesson: str) -> Path:
+        return self.course_root / "autograded" / student / lesson / f"{lesson}.ipynb"
+
+    def _zero(self, student: str, lesson: str, released) -> dict:
+        """0 for every grade cell of a submission that cannot be run; its graded notebook is the blank lesson."""
+        import nbformat
+        from nbgrader.api import Gradebook
+
+        folder = self._autograded(student, lesson).parent
+        if folder.exists():
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True)
+        nbformat.write(released, str(folder / f"{lesson}.ipynb"))
+        stamp = self.coursedir.get_existing_timestamp(str(self.course_root / "submitted" / student / lesson))
+        with Gradebook(db_url(self.shard), COURSE_ID) as gb:
+            gb.update_or_create_student(student)
+            kwargs = {"timestamp": stamp} if stamp else {}
+            gb.update_or_create_submission(lesson, student, **kwargs)
+            assignment = gb.find_assignment(lesson)
+            notebooks = {
+                nb.name: {"grades": {g.name: 0.0 for g in nb.grade_cells},
+                          "comments": {}, "late_submission_penalty": None}
+                for nb in assignment.notebooks
+            }
+        return {"timestamp": stamp.isoformat() if stamp else None, "notebooks": notebooks}
+
+    def _show_notes(self, student: str, lesson: str, lines: list[str]) -> None:
+        """Put the notes first in the graded notebook, where the feedback shows them."""
+        import nbformat
+        from nbformat.v4 import new_markdown_cell
+
+        path = self._autograded(student, lesson)
+        if not path.exists():
+            return
+        nb = nbformat.read(str(path), as_version=4)
+        nb.cells.insert(0, new_markdown_cell(notes.markdown(lines)))
+        nbformat.write(nb, str(path))
 
 
 def extract(db_path: Path | str, student: str, lesson: str) -> dict:
@@ -271,6 +382,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shard", required=True)
     parser.add_argument("--kernel-name", default=None)
     parser.add_argument("--timeout", type=int, default=None)
+    parser.add_argument("--sandbox", default=None, help="JSON: workdir_base, uid, gid, notebook_timeout, limits_env")
     args = parser.parse_args(argv)
 
     # Results go to the real stdout; anything else printed goes to stderr.
@@ -279,7 +391,8 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout = sys.stderr
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
 
-    worker = Worker(args.course, args.shard, args.kernel_name, args.timeout)
+    box = json.loads(args.sandbox) if args.sandbox else None
+    worker = Worker(args.course, args.shard, args.kernel_name, args.timeout, sandbox=box)
     results.write(json.dumps({"ready": True, "pid": os.getpid()}) + "\n")
     for line in sys.stdin:
         line = line.strip()

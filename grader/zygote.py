@@ -24,7 +24,11 @@ How a kernel is started:
    SIGKILLed by jupyter_client) and kills every kernel when it is stopped or
    its parent dies (its stdin closes).
 
-Resource limits for kernels (issue 6) belong in :func:`_become_kernel`.
+Containment (issue 6): in :func:`_become_kernel` the child applies the
+sandbox the worker put in the launch environment (``grader.sandbox``: grading
+uid, rlimits, workdir) before any student code, and installs
+``grader.hardening`` in the new shell; the library snapshot it restores from
+is taken once in the zygote, before any fork.
 """
 from __future__ import annotations
 
@@ -92,6 +96,8 @@ PRELOAD = (
     "sklearn.model_selection",
     "course_lib",
     "grader.checks",
+    "grader.sandbox",
+    "grader.hardening",
 )
 
 
@@ -212,7 +218,13 @@ def _become_kernel(request: dict, inherited_fds: list[int]) -> None:
         os.environ.clear()
         os.environ.update(request["env"])
         os.chdir(request["cwd"])
-        # Resource limits per kernel (issue 6) go here.
+        # The sandbox the worker asked for (grader.execute): fail closed, before any student code.
+        from grader.sandbox import KernelSandbox
+
+        spec = KernelSandbox.from_env(request["env"])
+        if spec is not None:
+            request["argv"] = spec.stage(request["argv"])  # still root: the uid must be able to read it
+            spec.apply()  # uid, rlimits, fds, umask, workdir
 
         import random
 
@@ -238,6 +250,11 @@ def _become_kernel(request: dict, inherited_fds: list[int]) -> None:
             sys.__stderr__.write(f"zygote-timing: pid {os.getpid()} initialize {time.monotonic() - t_fork:.3f} s\n")
             sys.__stderr__.write(f"zygote-imported: {sorted(set(sys.modules) - _PRELOADED)}\n")
             sys.__stderr__.flush()
+        # Snapshot-and-restore of everything the checks rely on (taken in the
+        # zygote before forking; here the shell's part and the cell callbacks).
+        import grader.hardening
+
+        grader.hardening.install(app.shell)
         # ipykernel chose the matplotlib backend through MPLBACKEND after
         # matplotlib was imported: apply it as a fresh import would have.
         backend = os.environ.get("MPLBACKEND")
@@ -269,6 +286,13 @@ def serve(socket_path: str, log: IO[str]) -> None:
     """Run the zygote: preload, then fork a kernel per launcher request until stdin closes."""
     _prctl_pdeathsig(signal.SIGTERM)
     failed = _preload(log)
+    try:  # the pristine library every kernel restores before each cell (grader.hardening)
+        import grader.hardening
+
+        grader.hardening.install()
+    except Exception as exc:
+        log.write(f"zygote: hardening failed: {type(exc).__name__}: {exc}\n")
+        raise
     # Everything imported so far lives as long as every kernel: keep it out of
     # the garbage collector's scans (and its copy-on-write page touching).
     import gc
