@@ -6,7 +6,8 @@ import numpy as np
 Array = np.ndarray
 
 # ---------------------------------------------------------------- lesson 01
-#: The worked 2-2-2 sigmoid network of seed 003 in batch-first form:
+#: The worked 2-2-2 sigmoid network of Alexander Schiendorfer's notebook "Backpropagation,
+#: by example", in batch-first form:
 #: ``H = sigmoid(X @ W)``, ``Y_hat = sigmoid(H @ V)``, no biases, and the loss is
 #: the plain sum of squared errors against ``T``. ``W[i, j]`` connects input i to hidden j.
 WORKED_X = np.array([[3.0, 1.0]])
@@ -15,12 +16,13 @@ WORKED_V = np.array([[1.0, -2.0], [0.25, 2.0]])
 WORKED_T = np.array([[1.0, 0.0]])
 
 # ---------------------------------------------------------------- lessons 04 and 06
-#: The frozen constants a..e of seed 002's regression target.
+#: The frozen constants a..e of the regression target of the (unsigned) backpropagation
+#: blog post cited in lessons 04 and 06.
 REGRESSION_COEFFS = (0.19677237, 0.75164323, 1.1048082, 1.61985818, -0.37817787)
 
 
 def regression_target(x: Array) -> Array:
-    """``y = a cos(b x) + x sin(c x) - d tanh(e x)`` with the constants of seed 002."""
+    """``y = a cos(b x) + x sin(c x) - d tanh(e x)`` with the constants of that blog post."""
     a, b, c, d, e = REGRESSION_COEFFS
     x = np.asarray(x, dtype=np.float64)
     return a * np.cos(b * x) + x * np.sin(c * x) - d * np.tanh(e * x)
@@ -49,6 +51,6 @@ def moons(n_samples: int = 5000, noise: float = 0.1, test_size: float = 0.3, see
 
 # ---------------------------------------------------------------- lesson 05
 def seed000_problem(B: int = 1, seed: int = 0) -> tuple[Array, Array]:
-    """One batch for the seed-000 network: ``X`` uniform on [0, 1) ``(B, 200)``, ``y`` uniform on [0, 10) ``(B, 1)``."""
+    """One batch for the 200 -> 300 -> 1 ReLU network of Sida Wang's "Neural network basics": ``X`` uniform on [0, 1) ``(B, 200)``, ``y`` uniform on [0, 10) ``(B, 1)``."""
     rng = np.random.default_rng(seed)
     return rng.random((B, 200)), rng.random((B, 1)) * 10.0

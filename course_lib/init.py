@@ -45,7 +45,8 @@ def init_weights(d_in: int, d_out: int, scheme: str = "lecun", rng: np.random.Ge
     """A ``(d_in, d_out)`` float64 weight matrix drawn from ``scheme``.
 
     ``"uniform"`` draws from U[0, 1), the (deliberately poor) initialisation of
-    the seed-000 network used in the gradient-checking lesson.
+    the 200 -> 300 -> 1 ReLU network of Sida Wang's "Neural network basics",
+    used in the gradient-checking lesson.
     """
     for name, v in (("d_in", d_in), ("d_out", d_out)):
         if not isinstance(v, (int, np.integer)) or v < 1:

@@ -41,7 +41,8 @@ class MSELoss:
 class SumSquaredError:
     """``L = sum_i ||y_hat_i - y_i||^2`` (no mean, no 1/2); ``dL/dy_hat = 2 (y_hat - y)``.
 
-    The loss of the worked example (seed 003) and of the seed-000 network.
+    The loss of Alexander Schiendorfer's worked example (lesson 01) and of Sida
+    Wang's 200 -> 300 -> 1 ReLU network (lesson 05).
     """
 
     def __init__(self) -> None:
