@@ -167,10 +167,13 @@ class _Sandbox:
 
     def __init__(self, course_root: Path, solutions_dir: Path, jobs: int, limits: sandbox.Limits):
         self.limits = limits
-        self.users = sandbox.ensure_grading_users(jobs) if sandbox.is_root() else None
+        # users no concurrent grader run on this machine holds (it would reap our kernels)
+        self.claim = sandbox.claim_grading_users(jobs)
+        self.users = self.claim.users if self.claim else None
         self.free = list(self.users or [])
         self.base = sandbox.new_workdir_base()
         self.problems: list[str] = []
+        self.opened: list[str] = []
         self._changes: list[sandbox.ProtectionReport] = []
         if self.users:
             hidden = [*sandbox.default_hidden_paths(REPO_ROOT, course_root), solutions_dir]
@@ -178,8 +181,11 @@ class _Sandbox:
                                                [u.gid for u in self.users])
             self._changes.append(protection)
             self.problems += protection.problems
-            # kernels must be able to import the interpreter's own modules
-            self._changes.append(sandbox.grant_search([*sandbox.interpreter_paths(), REPO_ROOT, self.base]))
+            # Kernels must be able to import the interpreter's own modules.  Left in
+            # place after the run (only "enter", never "list"): restoring it would
+            # break a concurrent run's kernels.
+            opened = sandbox.grant_search([*sandbox.interpreter_paths(), REPO_ROOT, self.base])
+            self.opened = [path for path, _old, _new in opened.changed]
             for user in self.users:  # nothing of an earlier, killed run may linger
                 sandbox.reap(user.uid, user.gid)
         else:
@@ -188,9 +194,10 @@ class _Sandbox:
                 "solutions and other students' files are NOT protected from student code (see grader/SANDBOX.md)")
 
     def describe(self) -> str:
-        who = (f"as users {self.users[0].name}..{self.users[-1].name}" if self.users
+        who = (f"as users {', '.join(u.name for u in self.users)}" if self.users
                else "as the grader's own user (not root)")
-        return f"kernels run {who} in throwaway folders; limits: {self.limits.describe()}"
+        opened = f"; made enterable by other users (o+x): {', '.join(self.opened)}" if self.opened else ""
+        return f"kernels run {who} in throwaway folders; limits: {self.limits.describe()}{opened}"
 
     def take(self) -> dict:
         """The worker settings for a new worker (its own uid, when root)."""
@@ -221,6 +228,8 @@ class _Sandbox:
         for change in reversed(self._changes):
             change.restore()
         sandbox.cleanup_workdir(self.base)
+        if self.claim:
+            self.claim.release()
 
 
 class _WorkerProc:

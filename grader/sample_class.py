@@ -19,8 +19,8 @@ partial         the first k exercises answered, the rest left as stub  the grade
 bug             complete, with one planted bug from bugs.json          full minus that bug's
                                                                        grade cells
 exception       complete, plus an early cell that raises               full marks
-invalid_json    a truncated, unparsable file                           0 (cannot be graded)
-crash           complete, plus an early cell that kills the kernel     0 (cannot be graded)
+invalid_json    a truncated, unparsable file                           0, note "unreadable"
+crash           complete, plus an early cell that kills the kernel     0, note "kernel-died"
 missing         nothing submitted for this lesson                      no submission
 ==============  =====================================================  ==================
 
@@ -52,8 +52,8 @@ KINDS = (
     "complete", "bug", "partial", "complete", "blank", "bug",
     "invalid_json", "exception", "missing", "bug", "partial", "crash",
 )
-#: Kinds whose submission cannot be graded at all (recorded as failures).
-UNGRADABLE = {"invalid_json", "crash"}
+#: Kinds that score 0 with a grader note (grader.notes), by the note's code.
+NOTED = {"invalid_json": "unreadable", "crash": "kernel-died"}
 
 EXCEPTION_CELL = 'raise RuntimeError("a scratch cell the student left broken")'
 CRASH_CELL = "import os\nos._exit(1)  # the kernel dies"

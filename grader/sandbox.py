@@ -1730,3 +1730,60 @@ def grant_search(paths: Iterable[str | os.PathLike]) -> ProtectionReport:
                 os.chmod(p, stat.S_IMODE(new))
                 report.changed.append((key, st.st_mode, new))
     return report
+
+
+#: Where concurrent grader runs on one machine claim their grading users (root-only).
+USER_LOCK_DIR = "/run/bpgrader-users"
+#: The most grading users a machine hands out (to concurrent runs and workers in all).
+MAX_GRADING_USERS = 64
+
+
+class ClaimedUsers:
+    """Grading users held by this process: no other grader run on the machine may use (or reap) them.
+
+    Each user ``bpgrade<i>`` is claimed by an exclusive ``flock`` on
+    ``/run/bpgrader-users/<i>.lock`` (a root-only folder); the lock dies with
+    the process, so a killed run frees its users.  :meth:`release` frees them.
+    """
+
+    def __init__(self, users: list[GradingUser], fds: list[int]):
+        self.users, self._fds = users, fds
+
+    def release(self) -> None:
+        for fd in self._fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self._fds = []
+
+
+def claim_grading_users(n: int, prefix: str = USER_PREFIX, lock_dir: str = USER_LOCK_DIR,
+                        limit: int = MAX_GRADING_USERS) -> ClaimedUsers | None:
+    """Claim ``n`` grading users no other grader process holds (creating them when needed); None when not root."""
+    import fcntl
+
+    if not is_root():
+        return None
+    os.makedirs(lock_dir, mode=0o700, exist_ok=True)
+    os.chmod(lock_dir, 0o700)
+    taken: list[int] = []
+    fds: list[int] = []
+    for i in range(limit):
+        fd = os.open(os.path.join(lock_dir, f"{i}.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        taken.append(i)
+        fds.append(fd)
+        if len(taken) == n:
+            break
+    if len(taken) < n:
+        for fd in fds:
+            os.close(fd)
+        raise SandboxError(f"need {n} grading users, but only {len(taken)} of {prefix}0..{prefix}{limit - 1} "
+                           f"are free (other grader runs hold the rest)")
+    everyone = ensure_grading_users(max(taken) + 1, prefix) or []
+    return ClaimedUsers([everyone[i] for i in taken], fds)

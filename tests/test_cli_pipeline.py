@@ -73,20 +73,26 @@ def test_class_grades_to_its_expected_scores(toy_class):
     assert len(actual) == 11  # one student submitted nothing
 
 
-def test_broken_submissions_are_recorded_not_fatal(toy_class):
-    kinds = {(p.student, p.lesson): p.kind for p in toy_class.plan}
-    failed = {(s, l): reason for s, l, reason in toy_class.first.failures}
-    assert {kinds[key] for key in failed} == {"invalid_json", "crash"}
-    reasons = " | ".join(failed.values())
-    assert "NotJSONError" in reasons and "DeadKernelError" in reasons
-    state = read_state(toy_class.course / "gradebook.db")
-    assert {key for key, row in state.items() if row.status == "error"} == set(failed)
+def test_broken_submissions_score_0_with_a_note_and_the_run_goes_on(toy_class):
+    assert toy_class.first.failures == []
     assert len(toy_class.first.graded) == 11
+    state = read_state(toy_class.course / "gradebook.db")
+    assert {row.status for row in state.values()} == {"graded"}
+    for p in toy_class.plan:
+        if p.kind == "missing":
+            continue
+        notes = state[(p.student, p.lesson)].notes
+        if p.kind == "invalid_json":
+            assert any(n.startswith("unreadable:") and "not valid JSON" in n for n in notes), notes
+        elif p.kind == "crash":
+            assert any(n.startswith("kernel-died:") and "status 1" in n for n in notes), notes
+        else:
+            assert notes == (), (p, notes)
 
 
 def test_progress_reports_done_total_failures_and_eta(toy_class):
     lines = toy_class.progress.strip().splitlines()
-    assert lines[-1].startswith("grading [") and "11/11" in lines[-1] and "failures 2" in lines[-1]
+    assert lines[-1].startswith("grading [") and "11/11" in lines[-1] and "failures 0" in lines[-1]
     assert all("ETA" in line for line in lines)
 
 
@@ -99,7 +105,7 @@ def test_rerun_without_changes_regrades_nothing(toy_class):
 def test_feedback_never_shows_hidden_test_source(toy_class):
     report = generate_feedback(toy_class.course)
     assert report.failed == []
-    assert len(report.written) == 9  # every graded submission (not the two broken ones)
+    assert len(report.written) == 11  # every submission, the broken ones with their notes
     source = nbformat.read(str(toy_class.solutions / "00_toy" / "00_toy.ipynb"), as_version=4)
     hidden = [TOY_HIDDEN_LINE, "cases = cases + [7.5]"]
     assert all(any(h in c.source for c in source.cells) for h in hidden), "the toy lesson must have these hidden lines"
@@ -116,7 +122,7 @@ def test_feedback_never_shows_hidden_test_source(toy_class):
             saw_redaction = saw_redaction or REDACTED in text  # the failing hidden line, replaced
     assert saw_redaction, "a buggy square() should fail the hidden check and show its message, not its source"
     again = generate_feedback(toy_class.course)
-    assert again.written == [] and again.unchanged == 9
+    assert again.written == [] and again.unchanged == 11
 
 
 def test_report_files_and_table(toy_class):
@@ -129,7 +135,13 @@ def test_report_files_and_table(toy_class):
         assert float(r["max"]) == 5.0
     assert report.plot_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     text = table(report)
-    assert "total" in text and "0!" in text  # broken submissions are marked
+    assert "total" in text and "0*" in text  # broken submissions are marked
+    with open(report.notes_path) as f:
+        noted = {(r["student"], r["code"]) for r in csv.DictReader(f)}
+    kinds = {p.student: p.kind for p in toy_class.plan}
+    assert {(s, c) for s, c in noted if kinds[s] in ("invalid_json", "crash")} == {
+        (p.student, {"invalid_json": "unreadable", "crash": "kernel-died"}[p.kind])
+        for p in toy_class.plan if p.kind in ("invalid_json", "crash")}
     failing = {g: n for _, g, n in report.failing_cells}
     assert failing.get("test_square", 0) >= 1 and failing.get("test_grad_square", 0) >= 1
 
