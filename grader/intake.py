@@ -49,7 +49,10 @@ def max_notebook_bytes(env=None) -> int:
         return DEFAULT_MAX_NOTEBOOK_BYTES
     from .sandbox import parse_size
 
-    value = parse_size(text)
+    try:
+        value = parse_size(text)
+    except ValueError as exc:
+        raise ValueError(f"GRADER_MAX_NOTEBOOK_BYTES: {exc}") from None
     if value is None or value <= 0:
         raise ValueError(f"GRADER_MAX_NOTEBOOK_BYTES: expected a size such as 20M, got {text!r}")
     return value
