@@ -65,8 +65,8 @@ only reports):
   cases to them.
 * Talking to Jupyter directly: sending an ``execute_result`` message through
   the kernel's session and iopub socket with the grade cell's parent header
-  (nbgrader takes the *first* ``execute_result`` of a cell; the pipeline can
-  refuse a grade cell with more than one), or a background thread that acts
+  (nbgrader takes the *first* ``execute_result`` of a cell;
+  ``grader.grade_outputs`` scores a grade cell with more than one at 0), or a background thread that acts
   between the last restore and the display of the score.
 * What this snapshot does not cover: other modules (``matplotlib``,
   ``sklearn``, the standard library beyond the ones listed), ``post_execute``
