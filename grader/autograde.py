@@ -26,7 +26,7 @@ import subprocess
 import sys
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TextIO
 
@@ -162,7 +162,7 @@ def _copy_db(src: Path, dst: Path) -> None:
         a.close()
 
 
-class _Sandbox:
+class RunSandbox:
     """The containment of one run: grading users, the workdir base, protected paths (see grader/SANDBOX.md)."""
 
     def __init__(self, course_root: Path, solutions_dir: Path, jobs: int, limits: sandbox.Limits):
@@ -293,12 +293,14 @@ def autograde(
     limits = limits if limits is not None else sandbox.Limits.from_env()
     if timeout is None and limits.cell_timeout:
         timeout = int(limits.cell_timeout)
+    elif timeout is not None:
+        limits = replace(limits, cell_timeout=float(timeout))
     start = time.monotonic()
     report = AutogradeReport()
     state_dir = root / STATE_DIR
     with _Lock(state_dir / "lock"):
         zygote = None
-        box: _Sandbox | None = None
+        box: RunSandbox | None = None
         try:
             lessons = register(root, solutions_dir)
             env_hashes = {lesson.name: environment_hash(lesson) for lesson in lessons}
@@ -313,7 +315,7 @@ def autograde(
                     n = max(1, min(jobs or default_jobs(), len(todo)))
                     report.workers = n
                     if use_zygote:
-                        box = _Sandbox(root, Path(solutions_dir).resolve(), n, limits)
+                        box = RunSandbox(root, Path(solutions_dir).resolve(), n, limits)
                         report.sandbox, report.problems = box.describe(), list(box.problems)
                     _run(root, writer, todo, n, timeout, zygote, report, progress_stream, progress_tty, box)
         finally:
@@ -327,7 +329,7 @@ def autograde(
 
 def _run(root: Path, writer: GradebookWriter, todo: list[Job], n: int, timeout: int | None,
          zygote: Zygote | None, report: AutogradeReport, stream: TextIO | None, tty: bool | None,
-         box: _Sandbox | None = None) -> None:
+         box: RunSandbox | None = None) -> None:
     state_dir = root / STATE_DIR
     shard_dir, log_dir = state_dir / "shards", state_dir / "logs"
     shard_dir.mkdir(parents=True, exist_ok=True)

@@ -18,10 +18,12 @@ from pathlib import Path
 
 import nbformat
 
+from .autograde import RunSandbox
 from .course import DEFAULT_SOLUTIONS, CourseError, find_lessons, notebook_env
 from .feedback import HiddenText, redact
 from .outputs import error_summary
 from .register import register
+from .sandbox import Limits
 from .submissions import grade_id, structure
 from .worker import Worker
 from .zygote import KERNEL_NAME, Zygote
@@ -50,6 +52,7 @@ class Validation:
     lesson: str
     cells: list[CellResult]
     error: str | None = None  # the notebook could not be graded at all
+    notes: list[str] = field(default_factory=list)  # what the grader noted (grader.notes)
 
     @property
     def ok(self) -> bool:
@@ -68,6 +71,7 @@ class Validation:
         lines = [f"lesson {self.lesson}: the autograder's checks, kernel and timeouts"]
         if self.error:
             lines.append(f"  ERROR  the notebook could not be graded: {self.error}")
+        lines += [f"  NOTE   {note}" for note in self.notes]
         for c in self.cells:
             got = "-" if c.score is None else f"{c.score:g}"
             lines.append(f"  {'PASS' if c.passed else 'FAIL'}  {c.grade_id.ljust(width)}  {got}/{c.max_score:g}")
@@ -132,10 +136,18 @@ def validate(notebook: Path | str, solutions_dir: Path | str = DEFAULT_SOLUTIONS
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(nb_path, target)
         shard = tmp / "course" / "gradebook.db"
-        with Zygote(tmp / "zygote") as zygote:
-            os.environ.clear()
-            os.environ.update(notebook_env(zygote.kernel_env()))
-            result = Worker(tmp / "course", shard, KERNEL_NAME, timeout).grade(STUDENT, lesson)
+        box = None
+        try:
+            with Zygote(tmp / "zygote") as zygote:
+                os.environ.clear()
+                os.environ.update(notebook_env(zygote.kernel_env()))
+                # the same containment as autograde (a grading user when root)
+                box = RunSandbox(tmp / "course", only, 1, Limits.from_env())
+                worker = Worker(tmp / "course", shard, KERNEL_NAME, timeout, sandbox=box.take())
+                result = worker.grade(STUDENT, lesson)
+        finally:
+            if box is not None:
+                box.close()
         source = nbformat.read(str(course_lessons[lesson].notebook), as_version=4)
         hidden = HiddenText.of_notebook(source)
         points = structure(source).points
@@ -149,7 +161,7 @@ def validate(notebook: Path | str, solutions_dir: Path | str = DEFAULT_SOLUTIONS
             cell = cells_by_id.get(gid)
             cells.append(CellResult(gid, score, pts, _messages(cell, hidden) if cell is not None else []))
         error = None if result["status"] == "graded" else redact(result["error"] or "", hidden)
-        return Validation(lesson, cells, error)
+        return Validation(lesson, cells, error, [redact(n, hidden) for n in result.get("notes") or []])
     finally:
         os.environ.clear()
         os.environ.update(saved_env)
