@@ -243,7 +243,10 @@ def run(tmp_path_factory):
         report = build_report(course)
         make_report(course)
         notes_path = course / "reports" / "notes.csv"
-        notes_csv = list(csv.DictReader(open(notes_path))) if notes_path.exists() else []
+        notes_csv = []
+        if notes_path.exists():
+            with open(notes_path, newline="") as f:
+                notes_csv = list(csv.DictReader(f))
         yield Run(
             course=course, solutions=solutions, trap=trap, ctx=ctx, built=built, result=result,
             results={(r["student"], r["lesson"]): r for r in result.graded}, report=report,
@@ -300,11 +303,26 @@ def _no_hidden_text_in_outputs(run: Run, case: Case) -> None:
 
 
 def evidence_background_process(run: Run, case: Case) -> None:
+    evidence_background_started(run, case)
     assert run.after["trap_text"] == TRAP_TEXT, f"the trap file was written to: {run.after['trap_text']!r}"
     assert run.after["trap_files"] == ["existing.txt"], f"files appeared in the trap folder: {run.after['trap_files']}"
     assert run.after["background_submission"] == run.before["background_submission"]
     assert run.after["victim"] == run.before["victim"]
     assert not run.after["alive_after_wait"], f"grading users' processes alive: {run.after['alive_after_wait']}"
+
+
+def evidence_background_started(run: Run, case: Case) -> None:
+    texts = [text for _, gid, text in run.outputs(case) if gid is None]
+    assert any("a background process is waiting for this kernel to end" in t for t in texts), (
+        f"the background process was never started, so this case proves nothing\n{run.describe(case)}")
+
+
+def evidence_threads_and_shell(run: Run, case: Case) -> None:
+    texts = [text for _, gid, text in run.outputs(case) if gid is None and "sweep done" in text]
+    assert texts and "shell ok" in texts[0], (
+        f"an honest cell with a thread pool and a shell command did not run: a notebook graded earlier under "
+        f"the same grading user must have left processes behind (the process limit counts them)\n"
+        f"{run.describe(case)}")
 
 
 def evidence_gradebook_write(run: Run, case: Case) -> None:
@@ -368,12 +386,15 @@ def evidence_stderr(run: Run, case: Case) -> None:
         f"the grade cell test_mse_loss should keep the function's stderr as text\n{run.describe(case)}")
 
 
-def evidence_no_survivors(run: Run, case: Case) -> None:
+def evidence_fork_bomb(run: Run, case: Case) -> None:
+    texts = [text for _, gid, text in run.outputs(case) if gid is None]
+    assert any("BlockingIOError" in t for t in texts), f"the fork bomb never reached the process limit\n{run.describe(case)}"
     assert not run.after["alive_at_end"], f"grading users' processes alive after the run: {run.after['alive_at_end']}"
 
 
 EVIDENCE = {
-    "h06_fork_bomb": evidence_no_survivors,
+    "h06_fork_bomb": evidence_fork_bomb,
+    "h06_fork_bomb_new_sessions": evidence_fork_bomb,
     "h07_background_process": evidence_background_process,
     "h13_gradebook_write": evidence_gradebook_write,
     "h14_edit_other_student": evidence_edit_other_student,
@@ -383,6 +404,9 @@ EVIDENCE = {
     "h44_output_flood_lines": evidence_output_flood,
     "h45_output_flood_bytes": evidence_output_flood,
     "h46_stderr_in_grade_cell": evidence_stderr,
+    "ok01_threads_shell": evidence_threads_and_shell,
+    "ok02_threads_shell": evidence_threads_and_shell,
+    "ok04_threads_shell": evidence_threads_and_shell,
 }
 
 

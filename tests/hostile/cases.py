@@ -300,6 +300,45 @@ def ok04_bug_sgd(ctx):
     return ctx.notebook(L04, ctx.bug(L04, "sgd"), ctx.minus_bug(L04, "sgd"))
 
 
+#: A scratch cell of an honest student: a small thread pool and a shell command (``!echo``).  It needs a
+#: few processes and threads of the grading user, so it fails if an earlier notebook graded under the
+#: same user left processes (or zombies) behind that still count against the process limit.
+THREADS_AND_SHELL = """\
+from concurrent.futures import ThreadPoolExecutor
+
+with ThreadPoolExecutor(max_workers=8) as pool:
+    sweep = list(pool.map(lambda lr: round(lr * 2, 3), [0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0]))
+print("sweep done", sweep)
+!echo shell ok"""
+
+
+@case(L01, honest=True)
+def ok01_threads_shell(ctx):
+    """Lesson 01 complete, plus a scratch cell with a thread pool and a shell command: full marks.
+
+    Its cell must run (``sweep done``, ``shell ok``) whoever was graded before it on the same worker.
+    """
+    return ctx.notebook(L01, insert_after_imports(ctx.complete(L01), THREADS_AND_SHELL), ctx.full(L01))
+
+
+@case(L02, honest=True)
+def ok02_threads_shell(ctx):
+    """Lesson 02 complete, plus a scratch cell with a thread pool and a shell command: full marks.
+
+    Its cell must run (``sweep done``, ``shell ok``) whoever was graded before it on the same worker.
+    """
+    return ctx.notebook(L02, insert_after_imports(ctx.complete(L02), THREADS_AND_SHELL), ctx.full(L02))
+
+
+@case(L04, honest=True)
+def ok04_threads_shell(ctx):
+    """Lesson 04 complete, plus a scratch cell with a thread pool and a shell command: full marks.
+
+    Its cell must run (``sweep done``, ``shell ok``) whoever was graded before it on the same worker.
+    """
+    return ctx.notebook(L04, insert_after_imports(ctx.complete(L04), THREADS_AND_SHELL), ctx.full(L04))
+
+
 @case(L02, honest=True)
 def ok02_partial(ctx):
     """Lesson 02 with mse_grad and mlp_backward left as released: the grade cells that use them score 0 (grader.deps)."""
@@ -430,6 +469,47 @@ def h06_fork_bomb(ctx):
             while True:
                 if os.fork() == 0:  # in the kernel: raises at the process cap, and this cell errors
                     try:
+                        while True:  # a child never leaves this loop
+                            try:
+                                os.fork()
+                            except BaseException:
+                                time.sleep(3600)
+                    except BaseException:
+                        pass
+                    finally:
+                        os._exit(0)
+
+
+        fork_bomb()
+    '''))
+    return ctx.notebook(L02, nb, ctx.full(L02))
+
+
+@case(L02, notes={"processes-killed"})
+def h06_fork_bomb_new_sessions(ctx):
+    """The same fork bomb, but every child first calls ``setsid()``: killing the kernel's process group
+    does not reach them, only killing everything of the grading user does.
+
+    The kernel's own fork fails at the process cap; the kernel grades the
+    rest (full marks) and the children are killed after the notebook.
+    (Graded right after h06_fork_bomb, usually by the other worker: the
+    notebooks after these two show whether what a fork bomb leaves behind
+    still counts against the process limit of the next student.)
+    """
+    nb = insert_after_imports(ctx.complete(L02), code('''
+        import os
+        import resource
+        import time
+
+
+        def fork_bomb():
+            soft = resource.getrlimit(resource.RLIMIT_NPROC)[0]
+            if os.geteuid() == 0 or soft == resource.RLIM_INFINITY or soft > 4096:
+                raise RuntimeError(@INTERLOCK@ + ": the kernel is root or has no process limit; no fork bomb")
+            while True:
+                if os.fork() == 0:  # in the kernel: raises at the process cap, and this cell errors
+                    try:
+                        os.setsid()
                         while True:  # a child never leaves this loop
                             try:
                                 os.fork()
@@ -625,8 +705,8 @@ def h13_gradebook_write(ctx):
 
 @case(L02)
 def h14_edit_other_student(ctx):
-    """A complete submission plus a cell that overwrites, chmods and deletes another student's
-    submitted and autograded notebooks (absolute paths).
+    """A complete submission plus a cell that reads (to copy its answers), overwrites, chmods and
+    deletes another student's submitted and autograded notebooks (absolute paths).
 
     Every attempt fails; the victim (ok02_complete) keeps full marks and its
     file's bytes; this submission is complete: full marks.
@@ -640,6 +720,7 @@ def h14_edit_other_student(ctx):
         @OK@
         for path in VICTIM_FILES:
             for label, attack in [
+                ("read", lambda: len(open(path).read())),
                 ("overwrite", lambda: open(path, "w").write('{"cells": []}')),
                 ("chmod", lambda: os.chmod(path, 0o666)),
                 ("remove", lambda: os.remove(path)),
