@@ -199,7 +199,7 @@ class RunSandbox:
         opened = f"; made enterable by other users (o+x): {', '.join(self.opened)}" if self.opened else ""
         return f"kernels run {who} in throwaway folders; limits: {self.limits.describe()}{opened}"
 
-    def take(self) -> dict:
+    def take(self, zygote: Zygote | None = None) -> dict:
         """The worker settings for a new worker (its own uid, when root)."""
         user = self.free.pop(0) if self.users else None
         if self.users and user is None:
@@ -210,6 +210,7 @@ class RunSandbox:
             "gid": user.gid if user else None,
             "user": user.name if user else None,
             "notebook_timeout": self.limits.notebook_timeout,
+            "zygote_pid": zygote.proc.pid if zygote is not None and zygote.proc is not None else 0,
             "limits_env": self.limits.to_env(),
         }
 
@@ -352,7 +353,7 @@ def _run(root: Path, writer: GradebookWriter, todo: list[Job], n: int, timeout: 
         shard = shard_dir / f"worker-{index}.db"
         _copy_db(main_db, shard)
         w = _WorkerProc(index, root, shard, log_dir / f"worker-{index}.log", env,
-                        KERNEL_NAME if zygote else None, timeout, box.take() if box else None)
+                        KERNEL_NAME if zygote else None, timeout, box.take(zygote) if box else None)
         sel.register(w.proc.stdout, selectors.EVENT_READ, w)
         workers.append(w)
         return w

@@ -82,6 +82,8 @@ class GuardedExecute(Execute):
         config=True)
     max_output_bytes = Integer(100_000, help="Output bytes kept per cell.").tag(config=True)
     max_output_lines = Integer(2_000, help="Output lines kept per cell.").tag(config=True)
+    zygote_pid = Integer(0, help="pid of the zygote that forks kernels (tells the kernel from what it started)").tag(
+        config=True)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -144,6 +146,7 @@ class GuardedExecute(Execute):
         self._check_assign_resources(resources)
         self._budgets: dict[int, sandbox.OutputBudget] = {}
         self._expired = False
+        self._started: set[int] = set()
         path = (resources or {}).get("metadata", {}).get("path") or os.getcwd()
         uid = self.sandbox_uid if sandbox.is_root() else None
         wd = None
@@ -192,6 +195,7 @@ class GuardedExecute(Execute):
                                                               f"{self.notebook_timeout:g} s was reached after cell "
                                                               f"{index}; the cells after it scored 0")
                 self.set_widgets_metadata()
+                self._started = self._started_processes(uid)
         finally:
             if timer is not None:
                 timer.cancel()
@@ -203,22 +207,37 @@ class GuardedExecute(Execute):
                                                       f"{budget.dropped_lines} more lines were not kept")
         return self.nb, self.resources
 
+    def _started_processes(self, uid: int | None) -> set[int]:
+        """Processes of the grading uid, other than the kernel, alive when the last cell has run."""
+        if uid is None or not self.zygote_pid:
+            return set()
+        return {p.pid for p in sandbox.processes() if uid in p.uids[:3] and p.ppid != self.zygote_pid
+                and p.state not in ("Z", "X")}
+
     def _finish(self, uid: int | None, wd) -> None:
         """After the kernel: kill what it left behind, clean its temp files and workdir."""
         if uid is not None:
-            # the kernel itself dies a moment after its launcher was killed: wait for that
+            # the kernel (and its process group) die a moment after its launcher was killed: wait for that
             deadline = time.monotonic() + 1.5
             left = sandbox.pids_of_uid(uid)
             while left and time.monotonic() < deadline:
                 time.sleep(0.02)
                 left = sandbox.pids_of_uid(uid)
+            started = self._started | set(left)
             if left:
                 result = sandbox.reap(uid, self.sandbox_gid)
                 if result.survivors:
                     notes.current.add("processes-killed", f"{len(result.survivors)} processes of the notebook "
                                                           f"could not be killed: {result.survivors}")
-                notes.current.add("processes-killed", f"{len(left)} processes the notebook started were still "
-                                                      f"running after its kernel stopped: killed")
+            if started:
+                escaped = f" ({len(left)} had left the kernel's process group)" if left else ""
+                notes.current.add("processes-killed", f"{len(started)} processes the notebook started were still "
+                                                      f"running when it ended{escaped}: all killed")
+            # zombies count against the uid's process limit: the next notebook needs them reaped
+            # (the zygote, a subreaper, does that), so wait until not even a zombie is left
+            deadline = time.monotonic() + 3.0
+            while time.monotonic() < deadline and any(uid in p.uids[:3] for p in sandbox.processes()):
+                time.sleep(0.02)
             sandbox.purge_tmp(uid)
         if wd is not None:
             sandbox.cleanup_workdir(wd)

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from nbconvert.preprocessors import Preprocessor
 from nbformat import NotebookNode
-from traitlets import Integer
+from traitlets import Bool, Integer
 
 from . import notes
 from .sandbox import truncate_outputs
@@ -48,6 +48,7 @@ def _text(value) -> str:
 class GradeCellOutputs(Preprocessor):
     """Bound every cell's output; in grade cells turn stderr into text and refuse forged results."""
 
+    enabled = Bool(True, help="nbconvert runs a preprocessor only when enabled.").tag(config=True)
     max_bytes = Integer(100_000, help="Output bytes kept per cell.").tag(config=True)
     max_lines = Integer(2_000, help="Output lines kept per cell.").tag(config=True)
 

@@ -143,7 +143,7 @@ def validate(notebook: Path | str, solutions_dir: Path | str = DEFAULT_SOLUTIONS
                 os.environ.update(notebook_env(zygote.kernel_env()))
                 # the same containment as autograde (a grading user when root)
                 box = RunSandbox(tmp / "course", only, 1, Limits.from_env())
-                worker = Worker(tmp / "course", shard, KERNEL_NAME, timeout, sandbox=box.take())
+                worker = Worker(tmp / "course", shard, KERNEL_NAME, timeout, sandbox=box.take(zygote))
                 result = worker.grade(STUDENT, lesson)
         finally:
             if box is not None:

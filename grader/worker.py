@@ -212,6 +212,8 @@ class Worker:
             cfg.GuardedExecute.sandbox_uid = box.get("uid")
             cfg.GuardedExecute.sandbox_gid = box.get("gid")
             cfg.GuardedExecute.limits_env = dict(box.get("limits_env") or {})
+        if box.get("zygote_pid"):
+            cfg.GuardedExecute.zygote_pid = int(box["zygote_pid"])
         if box.get("notebook_timeout"):
             cfg.GuardedExecute.notebook_timeout = float(box["notebook_timeout"])
         # submissions are staged (grader.intake) and graded from there

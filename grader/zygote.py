@@ -315,6 +315,28 @@ def serve(socket_path: str, log: IO[str]) -> None:
     def stop(_signum=None, _frame=None):
         raise SystemExit(0)
 
+    # Orphans of kernels (a fork bomb's children, a double fork) become ours,
+    # so that we reap them the moment they are killed: a zombie still counts
+    # against its grading user's process limit, i.e. against the next notebook.
+    try:
+        from grader.sandbox import set_child_subreaper
+
+        set_child_subreaper()
+    except Exception as exc:
+        log.write(f"zygote: cannot become a subreaper ({exc}); orphaned zombies are left to init\n")
+
+    def reap_orphans() -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            kernel = kernels.get(pid)
+            if kernel is not None:  # a kernel's exit, found before its pidfd event
+                finish(kernel, os.waitstatus_to_exitcode(status))
+
     signal.signal(signal.SIGTERM, stop)
     sys.stdout.write(json.dumps({"ready": True, "pid": os.getpid(), "preload_failed": failed}) + "\n")
     sys.stdout.flush()
@@ -339,7 +361,9 @@ def serve(socket_path: str, log: IO[str]) -> None:
 
     try:
         while True:
-            for key, _ in sel.select():
+            events = sel.select(timeout=0.1)
+            reap_orphans()
+            for key, _ in events:
                 tag, obj = key.data
                 if tag == "accept":
                     conn, _ = listener.accept()
@@ -397,6 +421,8 @@ def serve(socket_path: str, log: IO[str]) -> None:
                         _kill_group(pid)
                 elif tag == "launcher":
                     kernel = obj
+                    if kernel.pid not in kernels:
+                        continue  # finished (and its connection closed) by reap_orphans
                     try:
                         data = kernel.conn.recv(4096)
                     except OSError:
@@ -407,7 +433,12 @@ def serve(socket_path: str, log: IO[str]) -> None:
                         _kill_group(kernel.pid)
                 elif tag == "exit":
                     kernel = obj
-                    _, status = os.waitpid(kernel.pid, 0)
+                    if kernel.pid not in kernels:
+                        continue  # already reaped by reap_orphans
+                    try:
+                        _, status = os.waitpid(kernel.pid, 0)
+                    except ChildProcessError:
+                        continue
                     finish(kernel, os.waitstatus_to_exitcode(status))
     finally:
         for kernel in list(kernels.values()):

@@ -21,7 +21,7 @@ def _grade_cell(outputs, gid="test_x", points=4):
 def _run(*cells, **config):
     notes.current.clear()
     nb = new_notebook(cells=list(cells))
-    out, _ = GradeCellOutputs(**config).preprocess(nb, {})
+    out, _ = GradeCellOutputs(**config)(nb, {})  # as nbconvert calls it (only when enabled)
     return out, notes.current.as_list()
 
 
