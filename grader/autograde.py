@@ -174,12 +174,14 @@ class RunSandbox:
         self.base = sandbox.new_workdir_base()
         self.problems: list[str] = []
         self.opened: list[str] = []
-        self._changes: list[sandbox.ProtectionReport] = []
+        self.closed: list[str] = []
         if self.users:
             hidden = [*sandbox.default_hidden_paths(REPO_ROOT, course_root), solutions_dir]
+            # Left closed after the run: restoring would reopen them under a
+            # concurrent run, and root (the instructor) does not need "others" bits.
             protection = sandbox.protect_paths(hidden, sandbox.default_readonly_paths(REPO_ROOT),
                                                [u.gid for u in self.users])
-            self._changes.append(protection)
+            self.closed = [path for path, _old, _new in protection.changed]
             self.problems += protection.problems
             # Kernels must be able to import the interpreter's own modules.  Left in
             # place after the run (only "enter", never "list"): restoring it would
@@ -197,7 +199,8 @@ class RunSandbox:
         who = (f"as users {', '.join(u.name for u in self.users)}" if self.users
                else "as the grader's own user (not root)")
         opened = f"; made enterable by other users (o+x): {', '.join(self.opened)}" if self.opened else ""
-        return f"kernels run {who} in throwaway folders; limits: {self.limits.describe()}{opened}"
+        closed = f"; closed to other users (o-rwx): {', '.join(self.closed)}" if self.closed else ""
+        return f"kernels run {who} in throwaway folders; limits: {self.limits.describe()}{closed}{opened}"
 
     def take(self, zygote: Zygote | None = None) -> dict:
         """The worker settings for a new worker (its own uid, when root)."""
@@ -226,8 +229,6 @@ class RunSandbox:
         for user in self.users or ():
             sandbox.reap(user.uid, user.gid)
             sandbox.purge_tmp(user.uid)
-        for change in reversed(self._changes):
-            change.restore()
         sandbox.cleanup_workdir(self.base)
         if self.claim:
             self.claim.release()
