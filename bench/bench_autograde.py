@@ -134,6 +134,12 @@ def main(argv: list[str] | None = None) -> None:
               "   1-minute load average when the run started: other work on the machine slows a\n"
               "   2-core run more than a serial one)")
 
+        # nbgrader fails a whole notebook it cannot run (invalid JSON, a dead kernel): no scores (None);
+        # the grader scores such a notebook 0 for what did not run, with a note.  Compare with None as 0.
+        failed = sum(1 for cells in results[variants[0][0]].values() if all(v is None for v in cells.values()))
+        results = {label: {key: {g: (0.0 if v is None else v) for g, v in cells.items()}
+                           for key, cells in scores.items()}
+                   for label, scores in results.items()}
         plain = results[variants[0][0]]
         for label, scores in results.items():
             if scores != plain:
@@ -143,7 +149,8 @@ def main(argv: list[str] | None = None) -> None:
                     f"{label} gave different scores than nbgrader for {len(diff)} submissions, "
                     f"e.g. {first}: nbgrader {plain.get(first)}, {label} {scores.get(first)}"
                 )
-        print(f"  identical scores: every grade cell of all {len(plain)} graded submissions agrees")
+        print(f"  identical scores: every grade cell of all {len(plain)} submissions agrees "
+              f"({failed} that nbgrader could not grade at all count as 0, as the grader scores them)")
 
         if args.breakdown:
             print_table("Kernel start-up to first result (median of 5)",
