@@ -448,15 +448,9 @@ def h05_memory_bomb(ctx):
     return ctx.notebook(L01, nb, ctx.full(L01))
 
 
-@case(L02, notes={"processes-killed"})
-def h06_fork_bomb(ctx):
-    """A fork bomb after the imports: every child forks forever and sleeps when refused, never returning.
-
-    The kernel's own fork fails at the process cap, so that cell errors; the
-    kernel grades the rest (full marks) and the children are killed after
-    the notebook.
-    """
-    nb = insert_after_imports(ctx.complete(L02), code('''
+def fork_bomb_notebook(ctx, new_sessions: bool):
+    """Lesson 02, complete, with a fork bomb after the imports (children call ``setsid()`` if ``new_sessions``)."""
+    bomb = code('''
         import os
         import resource
         import time
@@ -469,6 +463,8 @@ def h06_fork_bomb(ctx):
             while True:
                 if os.fork() == 0:  # in the kernel: raises at the process cap, and this cell errors
                     try:
+                        if @NEW_SESSIONS@:
+                            os.setsid()
                         while True:  # a child never leaves this loop
                             try:
                                 os.fork()
@@ -481,8 +477,20 @@ def h06_fork_bomb(ctx):
 
 
         fork_bomb()
-    '''))
+    ''', NEW_SESSIONS=bool(new_sessions))
+    nb = insert_after_imports(ctx.complete(L02), bomb)
     return ctx.notebook(L02, nb, ctx.full(L02))
+
+
+@case(L02, notes={"processes-killed"})
+def h06_fork_bomb(ctx):
+    """A fork bomb after the imports: every child forks forever and sleeps when refused, never returning.
+
+    The kernel's own fork fails at the process cap, so that cell errors; the
+    kernel grades the rest (full marks) and the children are killed after
+    the notebook.
+    """
+    return fork_bomb_notebook(ctx, new_sessions=False)
 
 
 @case(L02, notes={"processes-killed"})
@@ -496,34 +504,7 @@ def h06_fork_bomb_new_sessions(ctx):
     notebooks after these two show whether what a fork bomb leaves behind
     still counts against the process limit of the next student.)
     """
-    nb = insert_after_imports(ctx.complete(L02), code('''
-        import os
-        import resource
-        import time
-
-
-        def fork_bomb():
-            soft = resource.getrlimit(resource.RLIMIT_NPROC)[0]
-            if os.geteuid() == 0 or soft == resource.RLIM_INFINITY or soft > 4096:
-                raise RuntimeError(@INTERLOCK@ + ": the kernel is root or has no process limit; no fork bomb")
-            while True:
-                if os.fork() == 0:  # in the kernel: raises at the process cap, and this cell errors
-                    try:
-                        os.setsid()
-                        while True:  # a child never leaves this loop
-                            try:
-                                os.fork()
-                            except BaseException:
-                                time.sleep(3600)
-                    except BaseException:
-                        pass
-                    finally:
-                        os._exit(0)
-
-
-        fork_bomb()
-    '''))
-    return ctx.notebook(L02, nb, ctx.full(L02))
+    return fork_bomb_notebook(ctx, new_sessions=True)
 
 
 @case(L02, notes={"processes-killed"})
@@ -1023,8 +1004,10 @@ def h22_fake_checks_module(ctx):
 @case(L02, notes={"tampering"}, allowed={"kernel-died"})
 def h23_patch_builtins(ctx):
     """With the planted mse_grad bug: a cell before test_mse_grad replaces ``print``, ``round`` and
-    ``AssertionError`` in builtins, and mse_grad itself replaces ``builtins.isinstance`` and
-    ``builtins.AssertionError`` each time it is called (so while it is being checked).
+    ``AssertionError`` in builtins, and mse_grad itself replaces ``builtins.isinstance`` (anything
+    passes as an ndarray; other checks stay real, so the kernel's own messaging is not broken at
+    random moments, which made this case flaky) and ``builtins.AssertionError`` each time it is
+    called (so while it is being checked).
 
     The checks bound their builtins at import; a check during which the
     function changed builtins scores 0 and is reported as tampering.  Either
@@ -1034,13 +1017,16 @@ def h23_patch_builtins(ctx):
     messaging, hence ``kernel-died`` is allowed: no grade cell comes after it.)
     """
     nb = append_to(ctx.bug(L02, "mse_grad"), "mse_grad", '''
+        import builtins as _builtins
+
         _mse_grad_honest = mse_grad
+        _real_isinstance = _builtins.isinstance
 
 
         def mse_grad(y_hat, y):
-            """My mse_grad; while it runs, every isinstance is True and assertions are a harmless class."""
+            """My mse_grad; while it runs, anything is an ndarray and assertions are a harmless class."""
             import builtins
-            builtins.isinstance = lambda obj, kind: True
+            builtins.isinstance = lambda obj, kind: True if kind is np.ndarray else _real_isinstance(obj, kind)
             builtins.AssertionError = type("AssertionError", (Exception,), {})
             return _mse_grad_honest(y_hat, y)
     ''')
