@@ -172,6 +172,9 @@ class RunSandbox:
         self.users = self.claim.users if self.claim else None
         self.free = list(self.users or [])
         self.base = sandbox.new_workdir_base()
+        # the checks' inputs are drawn from this run's secret seed (grader.checks.rng); never sent to a kernel
+        self.seed = int(os.environ.get("GRADER_SEED") or int.from_bytes(os.urandom(8), "little") >> 1)
+        self.isolation: dict = {}
         self.problems: list[str] = []
         self.opened: list[str] = []
         self.closed: list[str] = []
@@ -190,10 +193,33 @@ class RunSandbox:
             self.opened = [path for path, _old, _new in opened.changed]
             for user in self.users:  # nothing of an earlier, killed run may linger
                 sandbox.reap(user.uid, user.gid)
+            self.isolation = self._isolation(course_root, solutions_dir)
         else:
             self.problems.append(
                 "not running as root: kernels run as this user, so the gradebook, the course folder, the "
                 "solutions and other students' files are NOT protected from student code (see grader/SANDBOX.md)")
+
+    def _isolation(self, course_root: Path, solutions_dir: Path) -> dict:
+        """Settings of grader.isolation for every kernel of the run ({} when namespaces are not available)."""
+        from . import isolation
+        import course_lib
+
+        why = isolation.available()
+        if why:
+            self.problems.append(f"kernels share the network and the file system view: {why}")
+            return {}
+        stub_base = self.base / "course-lib-stubs"
+        stub_base.mkdir(mode=0o755)
+        os.chmod(stub_base, 0o755)
+        hidden = {str(REPO_ROOT), str(Path(course_root).resolve()), str(Path(solutions_dir).resolve())}
+        return {
+            "hide": sorted(hidden),
+            "keep": [str(Path(sys.prefix).resolve())],
+            "writable": isolation.world_writable_dirs(),
+            "course_lib": str(Path(course_lib.__file__).resolve().parent),
+            "stub_base": str(stub_base),
+            "tmpfs_bytes": 64 << 20,
+        }
 
     def describe(self) -> str:
         who = (f"as users {', '.join(u.name for u in self.users)}" if self.users
@@ -215,6 +241,8 @@ class RunSandbox:
             "notebook_timeout": self.limits.notebook_timeout,
             "zygote_pid": zygote.proc.pid if zygote is not None and zygote.proc is not None else 0,
             "limits_env": self.limits.to_env(),
+            "seed": self.seed,
+            "isolation": self.isolation,
         }
 
     def give_back(self, box: dict) -> None:

@@ -24,22 +24,50 @@ What it adds to ``nbgrader.preprocessors.Execute`` (configured in
   process of the grading uid is killed (``sandbox.reap``) and its files in
   ``/tmp`` are removed, before the notebook's results are used.
 
+* **Grade cells never run in the kernel** (``grade_sources`` set): the
+  instructor's source of each grade cell runs in this (trusted) process
+  through :func:`grader.checker.run_grade_source`, reaching the student's code
+  only through :mod:`grader.protocol` requests, each one ``execute_request``
+  whose ``user_expressions`` call the kernel's preloaded agent; the cell's
+  outputs, and so its points, are written here.
+* **Every kernel alone** (``isolation`` set): jupyter's ``ipc`` transport
+  (unix sockets in the 0700 workdir, no TCP port), and the zygote puts the
+  kernel in its own network and mount namespaces and cgroup
+  (:mod:`grader.isolation`), removed with everything in it afterwards.
+
 Everything that happened goes to ``grader.notes.current``.
 """
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import signal
 import threading
 import time
+from queue import Empty
 
+from jupyter_core.utils import run_sync
 from nbclient.exceptions import DeadKernelError
 from nbclient.client import NotebookClient
 from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
 from traitlets import Dict, Float, Integer, Unicode
 
-from . import notes, sandbox
+from . import isolation, notes, sandbox
+from .checker import run_grade_source
+from .checks.student import Student
+from .protocol import Peer, StudentError
+
+#: The expression a grading kernel evaluates for one protocol request (the agent is preloaded by the zygote).
+_AGENT_CALL = "__import__('grader.protocol', fromlist=['respond']).respond({!r})"
+
+
+class KernelGone(StudentError):
+    """The kernel died, or stopped answering, while a check was talking to it."""
+
+    def __init__(self, message: str):
+        super().__init__("KernelDied", message)
 
 #: ``ename`` of the error output of the cell in which the kernel died.
 KERNEL_DIED = "KernelDied"
@@ -84,10 +112,90 @@ class GuardedExecute(Execute):
     max_output_lines = Integer(2_000, help="Output lines kept per cell.").tag(config=True)
     zygote_pid = Integer(0, help="pid of the zygote that forks kernels (tells the kernel from what it started)").tag(
         config=True)
+    grade_sources = Dict({}, help="grade_id -> the instructor's source of that grade cell: run by the checker, "
+                                  "never sent to the kernel ({}: grade cells run in the kernel, plain nbgrader)").tag(
+        config=True)
+    grading_seed = Integer(None, allow_none=True, help="the run's secret seed for the checks' inputs").tag(config=True)
+    isolation = Dict({}, help="grader.isolation settings for the kernel ({}: none)").tag(config=True)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.shutdown_kernel = "immediate"  # the notebook is done: no graceful wait per kernel
+
+    def create_kernel_manager(self):
+        km = super().create_kernel_manager()
+        prefix = getattr(self, "_ipc_prefix", None)
+        if prefix:
+            km.transport = "ipc"  # unix sockets in the kernel's 0700 workdir: no port another kernel can reach
+            km.ip = prefix
+        return km
+
+    # ------------------------------------------------------------------ the checker
+    async def _async_roundtrip(self, packed: str, deadline: float) -> str:
+        kc = self.kc
+        msg_id = kc.execute("", silent=True, store_history=False, allow_stdin=False,
+                            user_expressions={"r": _AGENT_CALL.format(packed)})
+        interrupted = False
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                if interrupted:
+                    self._checker_broken = "the kernel did not answer after it was interrupted"
+                    raise KernelGone(self._checker_broken)
+                interrupted = True
+                deadline = time.monotonic() + 5.0
+                await self.km.interrupt_kernel()
+                continue
+            try:
+                msg = await kc.shell_channel.get_msg(timeout=min(left, 1.0))
+            except Empty:
+                if not await self.km.is_alive():
+                    self._checker_broken = "the kernel died while a check was running"
+                    raise KernelGone(self._checker_broken) from None
+                continue
+            if msg.get("parent_header", {}).get("msg_id") != msg_id:
+                continue
+            break
+        content = msg.get("content", {})
+        if interrupted:
+            raise StudentError("TimeoutError", f"the call took longer than the cell's time limit of {self.timeout} s "
+                                               f"and was interrupted")
+        if content.get("status") != "ok":
+            raise StudentError(str(content.get("ename", "Error")), str(content.get("evalue", "")))
+        result = (content.get("user_expressions") or {}).get("r") or {}
+        if result.get("status") != "ok":
+            raise StudentError(str(result.get("ename", "Error")), str(result.get("evalue", ""))[:2000])
+        text = (result.get("data") or {}).get("text/plain", "")
+        if not (isinstance(text, str) and len(text) >= 2 and text[0] == text[-1] and text[0] in "'\""):
+            raise StudentError("ProtocolError", "the kernel's agent did not answer with protocol text")
+        return text[1:-1]
+
+    def _send(self, packed: str) -> str:
+        if self._checker_broken:
+            raise KernelGone(self._checker_broken)
+        return run_sync(self._async_roundtrip)(packed, self._cell_deadline)
+
+    def _run_checker(self, cell, index: int) -> None:
+        meta = cell.metadata.get("nbgrader", {})
+        source = self.grade_sources.get(meta.get("grade_id"))
+        self._cell_deadline = time.monotonic() + (self.timeout or 60)
+        if source is None:
+            cell.outputs = [_error("UnknownGradeCell", f"grade cell {meta.get('grade_id')!r} is not in the lesson")]
+            return
+        who = Student(Peer(self._send), where="sandbox")
+        outputs, _ = run_grade_source(source, who, self.grading_seed)
+        cell.outputs = outputs
+        cell.execution_count = None
+        if self._checker_broken:
+            raise DeadKernelError(self._checker_broken)
+
+    def preprocess_cell(self, cell, resources, index):
+        meta = cell.metadata.get("nbgrader", {}) if cell.cell_type == "code" else {}
+        if self.grade_sources and meta.get("grade") and not meta.get("solution"):
+            self._check_assign_resources(resources)
+            self._run_checker(cell, index)
+            return cell, self.resources
+        return super().preprocess_cell(cell, resources, index)
 
     # ------------------------------------------------------------------ outputs
     def output(self, outs, msg, display_id, cell_index):
@@ -147,6 +255,10 @@ class GuardedExecute(Execute):
         self._budgets: dict[int, sandbox.OutputBudget] = {}
         self._expired = False
         self._started: set[int] = set()
+        self._checker_broken = None
+        self._cell_deadline = 0.0
+        self._ipc_prefix = None
+        cgroup = None
         path = (resources or {}).get("metadata", {}).get("path") or os.getcwd()
         uid = self.sandbox_uid if sandbox.is_root() else None
         wd = None
@@ -156,6 +268,12 @@ class GuardedExecute(Execute):
             limits = sandbox.Limits.from_env(self.limits_env) if self.limits_env else sandbox.Limits()
             env = dict(os.environ)
             env.update(sandbox.KernelSandbox(limits, str(wd), uid, self.sandbox_gid).to_env())
+            if self.isolation and uid is not None:
+                cgroup = os.path.basename(str(wd))
+                settings = dict(self.isolation, workdir=str(wd), cgroup=cgroup,
+                                memory=limits.memory, pids=limits.max_processes)
+                env["GRADER_ISOLATION"] = json.dumps(settings)
+                self._ipc_prefix = os.path.join(str(wd), ".kernel-ipc")
             kwargs = {"env": env, "cwd": str(wd)}
         timer = None
         died_at = None
@@ -199,7 +317,7 @@ class GuardedExecute(Execute):
         finally:
             if timer is not None:
                 timer.cancel()
-            self._finish(uid, wd)
+            self._finish(uid, wd, cgroup)
         for index, budget in sorted(self._budgets.items()):
             if budget.truncated:
                 notes.current.add("output-truncated", f"cell {index} printed more than {self.max_output_lines} "
@@ -214,7 +332,7 @@ class GuardedExecute(Execute):
         return {p.pid for p in sandbox.processes() if uid in p.uids[:3] and p.ppid != self.zygote_pid
                 and p.state not in ("Z", "X")}
 
-    def _finish(self, uid: int | None, wd) -> None:
+    def _finish(self, uid: int | None, wd, cgroup: str | None = None) -> None:
         """After the kernel: kill what it left behind, clean its temp files and workdir."""
         if uid is not None:
             # the kernel (and its process group) die a moment after its launcher was killed: wait for that
@@ -239,5 +357,7 @@ class GuardedExecute(Execute):
             while time.monotonic() < deadline and any(uid in p.uids[:3] for p in sandbox.processes()):
                 time.sleep(0.02)
             sandbox.purge_tmp(uid)
+        if cgroup:
+            isolation.remove_cgroup(cgroup)  # whatever is left in the kernel's group, then the group itself
         if wd is not None:
             sandbox.cleanup_workdir(wd)

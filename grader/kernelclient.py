@@ -14,10 +14,15 @@ from __future__ import annotations
 import time
 from queue import Empty
 
+import zmq
 from jupyter_client.asynchronous import AsyncKernelClient
+from jupyter_client.connect import channel_socket_types
 from jupyter_client.utils import ensure_async
 
 DRAIN_SECONDS = 0.01
+#: Largest message (bytes) the worker accepts from a kernel: ZeroMQ drops a
+#: larger one (and the connection it came on) before it is held in memory.
+MAX_MESSAGE_BYTES = 32 * 1024 * 1024
 
 
 class FastKernelClient(AsyncKernelClient):
@@ -52,6 +57,17 @@ class FastKernelClient(AsyncKernelClient):
                 break
 
     wait_for_ready = _fast_wait_for_ready
+
+    def _create_connected_socket(self, channel: str, identity: bytes | None = None):
+        """jupyter_client's socket, with a cap on the size of what the kernel may send."""
+        url = self._make_url(channel)
+        sock = self.context.socket(channel_socket_types[channel])
+        sock.linger = 1000
+        sock.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
+        if identity:
+            sock.identity = identity
+        sock.connect(url)
+        return sock
 
 
 def fast_kernel_waits() -> None:

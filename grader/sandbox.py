@@ -670,7 +670,9 @@ def ensure_grading_users(n: int, prefix: str = USER_PREFIX) -> list[GradingUser]
         except KeyError:
             entry = None
         if entry is None:
-            cmd = ["useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent",
+            # the system folders too: validate runs with a cleaned environment whose PATH may lack them
+            search = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin", "/usr/bin", "/bin"])
+            cmd = [shutil.which("useradd", path=search) or "useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent",
                    "--shell", "/usr/sbin/nologin", "--user-group",
                    "--comment", "backprop course grading sandbox", name]
             try:

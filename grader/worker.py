@@ -216,6 +216,11 @@ class Worker:
             cfg.GuardedExecute.zygote_pid = int(box["zygote_pid"])
         if box.get("notebook_timeout"):
             cfg.GuardedExecute.notebook_timeout = float(box["notebook_timeout"])
+        # grade cells run in this process (grader.checker), never in the kernel
+        self.trusted = bool(box.get("trusted", True))
+        if box.get("seed") is not None:
+            cfg.GuardedExecute.grading_seed = int(box["seed"])
+        self.isolation = dict(box.get("isolation") or {})
         # submissions are staged (grader.intake) and graded from there
         self.stage_root = Path(stage) if stage else self.shard.with_suffix(".stage")
         self.stage_root.mkdir(parents=True, exist_ok=True)
@@ -228,16 +233,23 @@ class Worker:
         self._lessons: dict[str, tuple] = {}
 
     def _lesson(self, lesson: str) -> tuple:
-        """(released notebook, source notebook, references) of a lesson of the course directory."""
+        """(released notebook, source notebook, grade-cell sources, stub folder) of a lesson of the course."""
         if lesson not in self._lessons:
             import nbformat
 
-            from .delegation import load_references, references_path
+            from . import isolation
+            from .checker import grade_sources
 
             released = nbformat.read(str(self.course_root / "lessons" / lesson / f"{lesson}.ipynb"), as_version=4)
             source_path = self.course_root / "solutions" / lesson / f"{lesson}.ipynb"
             source = nbformat.read(str(source_path), as_version=4)
-            self._lessons[lesson] = (released, source, load_references(references_path(source_path)))
+            stubs = None
+            if self.isolation.get("stub_base") and self.isolation.get("course_lib"):
+                # course_lib as the lesson's kernels see it: this lesson's answers raise (delegation by running)
+                stubs = str(isolation.write_stubs(self.isolation["course_lib"],
+                                                  isolation.references_of(source_path.parent.parent, lesson),
+                                                  Path(self.isolation["stub_base"]) / lesson))
+            self._lessons[lesson] = (released, source, grade_sources(source), stubs)
         return self._lessons[lesson]
 
     def grade(self, student: str, lesson: str) -> dict:
@@ -251,7 +263,6 @@ class Worker:
         from nbgrader.converters.base import NbGraderException
 
         from . import intake as intake_mod
-        from .delegation import apply_delegation, find_delegation
 
         start = time.monotonic()
         self.capture.records.clear()
@@ -259,24 +270,21 @@ class Worker:
         self.coursedir.student_id = student
         self.coursedir.assignment_id = lesson
         status, error, payload = "graded", None, None
-        released, source, references = self._lesson(lesson)
+        released, source, sources, stubs = self._lesson(lesson)
+        execute = self.converter.config.GuardedExecute  # (the converter holds its own copy of the config)
+        execute.grade_sources = dict(sources) if self.trusted else {}
+        if self.isolation:
+            execute.isolation = {k: v for k, v in self.isolation.items() if k != "stub_base"} | {"stubs": stubs}
         submitted = self.course_root / "submitted" / student / lesson
         intake = intake_mod.inspect(submitted, lesson, released)
         notes.current.extend(intake.notes)
         intake_mod.stage(submitted, self.stage_root / student / lesson, intake)
-        findings = []
         if not intake.gradable:
             try:
                 payload = self._zero(student, lesson, released)
             except Exception as exc:
                 status, error = "error", f"could not record 0 points: {type(exc).__name__}: {exc}"
         else:
-            try:
-                findings = find_delegation(intake.notebook, source, references)
-            except Exception as exc:  # the analysis must never cost a student points
-                logging.getLogger("grader.worker").warning("delegation check failed: %s", exc)
-            for finding in findings:
-                notes.current.add("delegation", finding.message)
             try:
                 self.converter.start()
             except NbGraderException:
@@ -291,9 +299,6 @@ class Worker:
             except Exception as exc:
                 if status == "graded":
                     status, error = "error", f"no grades saved: {type(exc).__name__}: {exc}"
-        if payload and findings:
-            for nb in payload["notebooks"].values():
-                nb["grades"], _ = apply_delegation(findings, nb["grades"])
         lines = notes.current.as_list()
         if lines and status == "graded":
             self._show_notes(student, lesson, lines)

@@ -24,11 +24,11 @@ How a kernel is started:
    SIGKILLed by jupyter_client) and kills every kernel when it is stopped or
    its parent dies (its stdin closes).
 
-Containment (issue 6): in :func:`_become_kernel` the child applies the
-sandbox the worker put in the launch environment (``grader.sandbox``: grading
-uid, rlimits, workdir) before any student code, and installs
-``grader.hardening`` in the new shell; the library snapshot it restores from
-is taken once in the zygote, before any fork.
+Containment: in :func:`_become_kernel` the child applies what the worker put
+in the launch environment before any student code: its cgroup and its own
+network and mount namespaces (``grader.isolation``), then the grading uid,
+rlimits and workdir (``grader.sandbox``).  The zygote never imports
+``course_lib`` or the checks, so no kernel inherits them.
 """
 from __future__ import annotations
 
@@ -94,10 +94,9 @@ PRELOAD = (
     "sklearn",
     "sklearn.datasets",
     "sklearn.model_selection",
-    "course_lib",
-    "grader.checks",
     "grader.sandbox",
-    "grader.hardening",
+    "grader.isolation",
+    "grader.protocol",  # the agent that answers the checker's requests in every kernel
 )
 
 
@@ -132,9 +131,13 @@ def _set_process_name(name: bytes) -> None:
 
 
 def _preload(log: IO[str]) -> list[str]:
-    """Import :data:`PRELOAD` and every ``course_lib`` submodule; return what failed."""
+    """Import :data:`PRELOAD`; return what failed.
+
+    Never ``course_lib`` nor ``grader.checks``: a kernel imports course_lib
+    itself, from the stubbed copy its mount namespace shows for the lesson
+    (grader.isolation), and the checks' code must not be in its memory.
+    """
     import importlib
-    import pkgutil
 
     failed = []
     for name in PRELOAD:
@@ -142,16 +145,9 @@ def _preload(log: IO[str]) -> list[str]:
             importlib.import_module(name)
         except Exception as exc:  # a missing optional module only costs speed
             failed.append(f"{name}: {type(exc).__name__}: {exc}")
-    try:
-        import course_lib
-
-        for info in pkgutil.iter_modules(course_lib.__path__, "course_lib."):
-            try:
-                importlib.import_module(info.name)
-            except Exception as exc:
-                failed.append(f"{info.name}: {type(exc).__name__}: {exc}")
-    except Exception:
-        pass
+    leaked = [m for m in sys.modules if m == "course_lib" or m.startswith(("course_lib.", "grader.checks"))]
+    if leaked:
+        raise ZygoteError(f"the zygote must not import {leaked}: kernels would inherit them")
     try:
         _warm_up()
     except Exception as exc:
@@ -224,6 +220,17 @@ def _become_kernel(request: dict, inherited_fds: list[int]) -> None:
         spec = KernelSandbox.from_env(request["env"])
         if spec is not None:
             request["argv"] = spec.stage(request["argv"])  # still root: the uid must be able to read it
+            box = request["env"].get("GRADER_ISOLATION")
+            if box:  # its own cgroup, network and mount namespaces (fail closed: an error ends the child)
+                import json
+
+                from grader import isolation
+
+                box = json.loads(box)
+                isolation.join_cgroup(box["cgroup"], box.get("memory"), box.get("pids"))
+                isolation.enter(box["workdir"], box.get("hide", []), box.get("keep", []), box.get("writable", []),
+                                box.get("stubs"), box.get("course_lib"), int(box.get("tmpfs_bytes") or 64 << 20))
+                os.environ.pop("GRADER_ISOLATION", None)
             spec.apply()  # uid, rlimits, fds, umask, workdir
 
         import random
@@ -250,11 +257,6 @@ def _become_kernel(request: dict, inherited_fds: list[int]) -> None:
             sys.__stderr__.write(f"zygote-timing: pid {os.getpid()} initialize {time.monotonic() - t_fork:.3f} s\n")
             sys.__stderr__.write(f"zygote-imported: {sorted(set(sys.modules) - _PRELOADED)}\n")
             sys.__stderr__.flush()
-        # Snapshot-and-restore of everything the checks rely on (taken in the
-        # zygote before forking; here the shell's part and the cell callbacks).
-        import grader.hardening
-
-        grader.hardening.install(app.shell)
         # ipykernel chose the matplotlib backend through MPLBACKEND after
         # matplotlib was imported: apply it as a fresh import would have.
         backend = os.environ.get("MPLBACKEND")
@@ -286,13 +288,6 @@ def serve(socket_path: str, log: IO[str]) -> None:
     """Run the zygote: preload, then fork a kernel per launcher request until stdin closes."""
     _prctl_pdeathsig(signal.SIGTERM)
     failed = _preload(log)
-    try:  # the pristine library every kernel restores before each cell (grader.hardening)
-        import grader.hardening
-
-        grader.hardening.install()
-    except Exception as exc:
-        log.write(f"zygote: hardening failed: {type(exc).__name__}: {exc}\n")
-        raise
     # Everything imported so far lives as long as every kernel: keep it out of
     # the garbage collector's scans (and its copy-on-write page touching).
     import gc

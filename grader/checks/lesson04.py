@@ -1,0 +1,528 @@
+"""Checks of lesson 04 (modules): Linear, Tanh, Sequential, collect_named_parameters, SGD.
+
+Every check reaches the student's code through :func:`grader.checks.student`
+only, and computes every reference on its own side with numpy and course_lib.
+What the checks accept and how they drive the student's objects:
+
+* ``Linear`` / ``Tanh``: created in the student's process (``S.call("Linear",
+  d_in, d_out)``, ``S.call("Tanh")``), their state set by the check
+  (``W``, ``b``, ``grad_W``, ``grad_b``), driven with ``forward`` / ``backward``.
+  In the network cases the check itself runs the chain of layers: the
+  modules under test are the student's, the others are course_lib modules on
+  the check's side, and the whole network is compared with an all-course_lib
+  twin (same weights): forward output, ``grad_input`` and every Linear's
+  ``grad_W``, ``grad_b`` against central differences of the twin, for a
+  random upstream gradient.
+* ``Sequential``: the student's container (nested containers are built in
+  the student's process by passing handles) holding *fixed* leaves that do
+  not depend on the student's other exercises nor on this lesson's
+  course_lib references: a Linear is two ``course_lib.modules.Module``
+  objects whose ``forward`` / ``backward`` are ``operator.methodcaller``
+  (``@ W`` then ``+ b``; ``@ W.T`` then the identity); an activation's
+  ``forward`` is ``numpy.tanh`` / ``course_lib.functional.sigmoid`` and its
+  ``backward`` multiplies by the derivative at the input the check knows it
+  receives.  Forward output and ``grad_input`` are compared with the twin.
+* ``collect_named_parameters``: leaves are ``Module`` objects with
+  ``param_names`` and object arrays as parameters (these come back as
+  handles, so "the module's own array, not a copy" is a handle identity);
+  a "course_lib Sequential" is a ``Module`` whose ``children`` answers the
+  numbered children, so ``Module.named_parameters`` recurses as course_lib's
+  ``Sequential`` does.
+* ``SGD``: the model is a tree of such ``Module`` objects with float
+  parameters and random gradients; the parameters are read back after
+  ``step()``, and the original array objects (kept in the student's process
+  through ``numpy.frompyfunc(operator.attrgetter(...))``) must hold the new
+  values too (an in-place update).
+
+None of these uses ``course_lib.modules.Linear``, ``Tanh``, ``Activation``,
+``Sequential`` or ``course_lib.optim.SGD`` in the student's process (they
+answer this lesson's exercises).  The leaves rely on
+``course_lib.modules.Module`` (and ``Module.named_parameters`` /
+``named_gradients`` for the named-parameters and SGD cases, as the
+solution's own leaves do).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+import course_lib.modules as ref
+from course_lib import functional as F
+from grader.protocol import Handle, StudentError
+
+from . import (
+    Cases,
+    Student,
+    array_equal,
+    assert_close,
+    assert_gradient,
+    assert_true,
+    numeric_vjp,
+    random_array,
+    rng,
+    student,
+    to_float64,
+    to_names,
+)
+
+__all__ = ["linear", "named_parameters", "sequential", "sgd", "tanh"]
+
+ORDER_HINT = ("Hint: Sequential.backward must call the layers' backward from the last layer to the first, "
+              "passing each returned grad_input on as the previous layer's grad_output.")
+
+
+# ------------------------------------------------------------------ check-side helpers
+def param_vjp(param: np.ndarray, forward, G: np.ndarray) -> np.ndarray:
+    """Central differences of ``sum(forward() * G)`` with respect to ``param`` (a check-side array, perturbed in place)."""
+    def f(value):
+        saved = param.copy()
+        param[...] = value
+        try:
+            return forward()
+        finally:
+            param[...] = saved
+    return numeric_vjp(f, param, G)
+
+
+def _draw_linear(gen: np.random.Generator, d_in: int, d_out: int) -> tuple[np.ndarray, np.ndarray]:
+    W = gen.standard_normal((d_in, d_out)) / np.sqrt(d_in)
+    b = gen.uniform(-1.0, 1.0, size=d_out)  # a nonzero bias, so a missing one shows
+    return W, b
+
+
+def _ref_linear(W: np.ndarray, b: np.ndarray) -> ref.Linear:
+    layer = ref.Linear(*W.shape)
+    layer.W, layer.b = W.copy(), b.copy()
+    layer.grad_W, layer.grad_b = np.zeros(W.shape), np.zeros(b.shape)
+    return layer
+
+
+_REF_ACT = {"tanh": ref.Tanh, "sigmoid": ref.Sigmoid}
+_ACT_PRIME = {"tanh": F.tanh_prime, "sigmoid": F.sigmoid_prime}
+_ACT_LIB = {"tanh": "numpy.tanh", "sigmoid": "course_lib.functional.sigmoid"}
+_STUDENT_CLASS = {"linear": "Linear", "tanh": "Tanh"}
+
+
+class _Remote:
+    """A student's module (a handle) in a chain that the check runs."""
+
+    def __init__(self, handle: Handle, name: str):
+        self.handle, self.name = handle, name
+
+    def forward(self, A: np.ndarray) -> np.ndarray:
+        return to_float64(self.handle.method("forward", A), f"{self.name}.forward output")
+
+    def backward(self, G: np.ndarray) -> np.ndarray:
+        return to_float64(self.handle.method("backward", G), f"{self.name}.backward grad_input")
+
+    def grad(self, p: str) -> Any:
+        return self.handle.get("grad_" + p)
+
+    def zero_grad(self, shapes: dict) -> None:
+        for p, shape in shapes.items():
+            self.handle.set("grad_" + p, np.zeros(shape))
+
+
+class _Local:
+    """A course_lib module on the check's side, in a chain that the check runs."""
+
+    def __init__(self, module: ref.Module):
+        self.module = module
+
+    def forward(self, A: np.ndarray) -> np.ndarray:
+        return self.module.forward(A)
+
+    def backward(self, G: np.ndarray) -> np.ndarray:
+        return self.module.backward(G)
+
+    def grad(self, p: str) -> Any:
+        return getattr(self.module, "grad_" + p)
+
+    def zero_grad(self, shapes: dict) -> None:
+        for p in shapes:
+            getattr(self.module, "grad_" + p)[...] = 0.0
+
+
+class _Chain:
+    """A network of ``spec`` whose modules of kind ``under_test`` are the student's; the check runs the chain.
+
+    ``twin`` is the all-course_lib network with the same weights (nested as the spec);
+    ``linears`` lists ``(dotted position, chain module, twin Linear)`` in depth-first order.
+    """
+
+    def __init__(self, S: Student, spec: list, gen: np.random.Generator, under_test: str):
+        self.layers: list = []
+        self.linears: list = []
+        self.twin = self._build(S, spec, gen, under_test, "")
+
+    def _build(self, S, items, gen, under_test, path) -> ref.Sequential:
+        twin_layers = []
+        for i, item in enumerate(items):
+            label = f"{path}{i}"
+            if isinstance(item, list):
+                twin_layers.append(self._build(S, item, gen, under_test, label + "."))
+                continue
+            kind = item[0] if isinstance(item, tuple) else item
+            if kind == "linear":
+                W, b = _draw_linear(gen, item[1], item[2])
+                twin_layer = _ref_linear(W, b)
+                if under_test == "linear":
+                    handle = S.call("Linear", item[1], item[2])
+                    for name, value in (("W", W), ("b", b), ("grad_W", np.zeros(W.shape)), ("grad_b", np.zeros(b.shape))):
+                        handle.set(name, value.copy())
+                    layer = _Remote(handle, "Linear")
+                else:
+                    layer = _Local(_ref_linear(W, b))
+                self.linears.append((label, layer, twin_layer))
+            else:
+                twin_layer = _REF_ACT[kind]()
+                layer = _Remote(S.call(_STUDENT_CLASS[kind]), _STUDENT_CLASS[kind]) if kind == under_test else _Local(_REF_ACT[kind]())
+            self.layers.append(layer)
+            twin_layers.append(twin_layer)
+        return ref.Sequential(*twin_layers)
+
+    def forward(self, X: np.ndarray) -> np.ndarray:
+        A = X.copy()
+        for layer in self.layers:
+            A = layer.forward(A)
+        return A
+
+    def backward(self, G: np.ndarray) -> np.ndarray:
+        for layer in reversed(self.layers):
+            G = layer.backward(G)
+        return G
+
+
+def _check_chain(chain: _Chain, X: np.ndarray, G: np.ndarray, what: str) -> None:
+    """Forward output, grad_input and every Linear's grad_W, grad_b of the chain against its course_lib twin."""
+    B = X.shape[0]
+    assert_close(f"{what}.forward output", chain.forward(X), chain.twin.forward(X), batch_size=B)
+    for _, layer, twin_layer in chain.linears:
+        layer.zero_grad({"W": twin_layer.W.shape, "b": twin_layer.b.shape})
+    grad_input = chain.backward(G.copy())
+    assert_gradient(f"{what}.backward grad_input", grad_input, numeric_vjp(chain.twin.forward, X, G), batch_size=B)
+    for label, layer, twin_layer in chain.linears:
+        for p in ("W", "b"):
+            numeric = param_vjp(getattr(twin_layer, p), lambda: chain.twin.forward(X), G)
+            assert_gradient(f"{what}.backward grad_{p} of layer {label}", layer.grad(p), numeric, batch_size=B)
+
+
+def _network_case(S: Student, label: str, spec: list, B: int, under_test: str, what: str) -> None:
+    gen = rng(label)
+    chain = _Chain(S, spec, gen, under_test)
+    d_in = chain.linears[0][2].W.shape[0]
+    d_out = chain.twin.forward(np.zeros((1, d_in))).shape[1]
+    X = random_array(gen, (B, d_in), min_abs=0.1)
+    G = random_array(gen, (B, d_out), min_abs=0.1)
+    _check_chain(chain, X, G, what)
+
+
+# ------------------------------------------------------------------ exercise 1: Linear
+def linear(points: float) -> Cases:
+    """Linear.forward = X @ W + b; Linear.backward accumulates grad_W, grad_b and returns grad_input.
+
+    ``cases.add(label, batch=B, layer=(d_in, d_out))`` one layer; add ``accumulate=True`` for two backward
+    calls in a row; ``cases.add(label, batch=B, network=spec)`` a network of the student's Linear and
+    course_lib activations (spec: ``("linear", d_in, d_out)``, ``"tanh"``, ``"sigmoid"``, nested lists).
+    """
+    S = student()
+
+    def check(label: str, batch: int, layer: tuple | None = None, accumulate: bool = False, network: list | None = None) -> None:
+        if network is not None:
+            _network_case(S, label, network, batch, "linear", "network")
+            return
+        B, (d_in, d_out) = batch, layer
+        gen = rng(label)
+        chain = _Chain(S, [("linear", d_in, d_out)], gen, "linear")
+        student_layer, ref_layer = chain.linears[0][1], chain.linears[0][2]
+        X = random_array(gen, (B, d_in))
+        no_bias = {"the bias b is missing from the forward pass": X @ ref_layer.W}
+        if not accumulate:
+            G = random_array(gen, (B, d_out))
+            assert_close("Linear.forward output", student_layer.handle.method("forward", X.copy()), ref_layer.forward(X),
+                         batch_size=B, candidates=no_bias)
+            _check_chain(chain, X, G, "Linear")
+            return
+        G1, G2 = random_array(gen, (B, d_out)), random_array(gen, (B, d_out))
+        assert_close("Linear.forward output", student_layer.handle.method("forward", X.copy()), ref_layer.forward(X),
+                     batch_size=B, candidates=no_bias)
+        student_layer.handle.method("backward", G1.copy())
+        student_layer.handle.method("backward", G2.copy())
+        for p in ("W", "b"):
+            both = param_vjp(getattr(ref_layer, p), lambda: ref_layer.forward(X), G1 + G2)
+            last = param_vjp(getattr(ref_layer, p), lambda: ref_layer.forward(X), G2)
+            assert_gradient(f"Linear grad_{p} after two backward calls", student_layer.grad(p), both, batch_size=B,
+                            candidates={f"grad_{p} is overwritten (=) instead of accumulated (+=)": last})
+
+    return Cases("Linear", points, check)
+
+
+# ------------------------------------------------------------------ exercise 2: Tanh
+def tanh(points: float) -> Cases:
+    """Tanh.forward = tanh(z); Tanh.backward = grad_output * (1 - tanh(z)^2).
+
+    ``cases.add(label, shape=(B, d))`` one module; ``cases.add(label, batch=B, network=spec)`` a network
+    of the student's Tanh and course_lib Linear / Sigmoid (spec as in :func:`linear`).
+    """
+    S = student()
+
+    def check(label: str, shape: tuple | None = None, batch: int | None = None, network: list | None = None) -> None:
+        if network is not None:
+            _network_case(S, label, network, batch, "tanh", "network")
+            return
+        gen = rng(label)
+        Z = random_array(gen, shape, low=-2.5, high=2.5)
+        G = random_array(gen, shape)
+        module = S.call("Tanh")
+        assert_close("Tanh.forward output", module.method("forward", Z.copy()), np.tanh(Z), batch_size=shape[0])
+        grad_input = module.method("backward", G.copy())
+        assert_gradient("Tanh.backward grad_input", grad_input, numeric_vjp(np.tanh, Z, G), batch_size=shape[0],
+                        candidates={"derivative taken at the output a instead of the input z: use 1 - tanh(z)^2 = 1 - a^2":
+                                    G * (1 - np.tanh(np.tanh(Z)) ** 2),
+                                    "1 - z^2 is not the derivative of tanh: use 1 - tanh(z)^2": G * (1 - Z ** 2),
+                                    "grad_output is not multiplied in (chain rule)": 1 - np.tanh(Z) ** 2})
+
+    return Cases("Tanh", points, check)
+
+
+# ------------------------------------------------------------------ exercise 3: Sequential
+class _FixedLeaves:
+    """The student's Sequential tree for ``spec``, with fixed leaves (see the module docstring), and its twin."""
+
+    def __init__(self, S: Student, spec: list, gen: np.random.Generator, X: np.ndarray):
+        self.S = S
+        self._module = S.lib("course_lib.modules.Module")
+        self._caller = S.lib("operator.methodcaller")
+        self.twin = self._twin(spec, gen)
+        self._inputs = self._record_inputs(self.twin, X, [])
+        self._next = 0
+        self.net = self._build(spec)
+
+    def _twin(self, items, gen) -> ref.Sequential:
+        layers = []
+        for item in items:
+            if isinstance(item, list):
+                layers.append(self._twin(item, gen))
+            elif isinstance(item, tuple):
+                layers.append(_ref_linear(*_draw_linear(gen, item[1], item[2])))
+            else:
+                layers.append(_REF_ACT[item]())
+        return ref.Sequential(*layers)
+
+    def _record_inputs(self, module, A, out: list) -> np.ndarray:
+        """The input each leaf of the twin sees for X, in depth-first order."""
+        if isinstance(module, ref.Sequential):
+            for layer in module.layers:
+                A = self._record_inputs(layer, A, out)
+            return A
+        out.append(A.copy())
+        return module.forward(A)
+
+    def _leaf(self, forward: Handle, backward: Handle) -> Handle:
+        leaf = self._module.call()
+        leaf.set("forward", forward)
+        leaf.set("backward", backward)
+        return leaf
+
+    def _build(self, items) -> Handle:
+        children = []
+        for item in items:
+            if isinstance(item, list):
+                children.append(self._build(item))
+                continue
+            twin_layer = self._twin_leaves[self._next]
+            z = self._inputs[self._next]
+            self._next += 1
+            if isinstance(item, tuple):
+                W, b = twin_layer.W, twin_layer.b
+                children.append(self._leaf(self._caller.call("__matmul__", W), self._caller.call("__matmul__", W.T.copy())))
+                children.append(self._leaf(self._caller.call("__add__", b), self.S.lib("operator.pos")))
+            else:
+                children.append(self._leaf(self.S.lib(_ACT_LIB[item]), self._caller.call("__mul__", _ACT_PRIME[item](z))))
+        return self.S.call("Sequential", *children)
+
+    @property
+    def _twin_leaves(self) -> list:
+        out: list = []
+
+        def walk(module):
+            if isinstance(module, ref.Sequential):
+                for layer in module.layers:
+                    walk(layer)
+            else:
+                out.append(module)
+        walk(self.twin)
+        return out
+
+
+def sequential(points: float) -> Cases:
+    """Sequential.forward chains the layers; Sequential.backward runs their backward in reverse order.
+
+    ``cases.add(label, batch=B, network=spec)``: the student's Sequential (nested as the spec) over fixed
+    leaves; forward output and grad_input against the course_lib twin.
+    """
+    S = student()
+
+    def check(label: str, batch: int, network: list) -> None:
+        gen = rng(label)
+        d_in = _first_width(network)
+        X = random_array(gen, (batch, d_in), min_abs=0.1)
+        tree = _FixedLeaves(S, network, gen, X)
+        twin = tree.twin
+        B = batch
+        d_out = twin.forward(np.zeros((1, d_in))).shape[1]
+        G = random_array(gen, (B, d_out), min_abs=0.1)
+        assert_close("Sequential.forward output", tree.net.method("forward", X.copy()), twin.forward(X), batch_size=B)
+        try:
+            grad_input = tree.net.method("backward", G.copy())
+        except StudentError as exc:
+            if exc.type_name == "NotImplementedError":
+                raise
+            where = f" ({exc.where})" if exc.where else ""
+            raise AssertionError(f"Sequential.backward(grad_output of shape {G.shape}) raised "
+                                 f"{exc.type_name}: {exc.message}{where}. {ORDER_HINT}") from None
+        assert_gradient("Sequential.backward grad_input", grad_input, numeric_vjp(twin.forward, X, G), batch_size=B)
+
+    return Cases("Sequential", points, check)
+
+
+def _first_width(spec: list) -> int:
+    for item in spec:
+        if isinstance(item, list):
+            return _first_width(item)
+        if isinstance(item, tuple):
+            return item[1]
+    raise ValueError("the network has no Linear")
+
+
+# ------------------------------------------------------------------ exercise 4: collect_named_parameters
+class _Tree:
+    """Modules in the student's process for the named-parameters and SGD checks.
+
+    A spec is a list (the student's ``Sequential``; ``ours=False``: a course_lib-like container, a
+    ``Module`` whose ``children`` lists its numbered children), ``("course_lib", [...])`` (a course_lib-like
+    container), ``("linear", d_in, d_out)`` or ``("linear", d_in, d_out, "no bias")`` (a leaf ``Module``
+    with ``param_names``, ``W``, ``b``, ``grad_W``, ``grad_b``), or an activation name (a leaf without parameters).
+    ``params`` maps each parameter's dotted name to ``(leaf handle, attribute)``; ``values`` to the value set.
+    """
+
+    def __init__(self, S: Student, spec: Any, make_param, ours: bool = True):
+        self.S = S
+        self._module = S.lib("course_lib.modules.Module")
+        self._make_param = make_param
+        self.params: dict[str, tuple[Handle, str]] = {}
+        self.values: dict[str, Any] = {}
+        self.leaves: list[Handle] = []
+        self.root = self._build(spec, "", ours)
+
+    def _container(self, children: list) -> Handle:
+        """A course_lib-Sequential-like container: Module.named_parameters recurses into ``children()``."""
+        table = self.S.lib("numpy.empty").call((len(children), 2), dtype="O")
+        setitem = self.S.lib("operator.setitem")
+        for i, child in enumerate(children):
+            setitem.call(table, (i, 0), str(i))
+            setitem.call(table, (i, 1), child)
+        container = self._module.call()
+        container.set("children", table.get("tolist"))
+        container.set("layers", list(children))
+        return container
+
+    def _build(self, item: Any, path: str, ours: bool) -> Handle:
+        if isinstance(item, list) or (isinstance(item, tuple) and item[0] == "course_lib"):
+            student_side = isinstance(item, list) and ours
+            items = item if isinstance(item, list) else item[1]
+            children = [self._build(child, f"{path}{i}.", ours) for i, child in enumerate(items)]
+            return self.S.call("Sequential", *children) if student_side else self._container(children)
+        leaf = self._module.call()
+        self.leaves.append(leaf)
+        if isinstance(item, tuple) and item[0] == "linear":
+            d_in, d_out = item[1], item[2]
+            names = ("W",) if len(item) > 3 and item[3] == "no bias" else ("W", "b")
+            leaf.set("param_names", names)
+            leaf.set("d_in", d_in)
+            leaf.set("d_out", d_out)
+            for p, shape in (("W", (d_in, d_out)), ("b", (d_out,))):
+                value, grad = self._make_param(shape)
+                leaf.set(p, value)
+                leaf.set("grad_" + p, grad)
+                if p in names:
+                    self.params[path + p] = (leaf, p)
+                    self.values[path + p] = (value, grad)
+        return leaf
+
+
+def named_parameters(points: float) -> Cases:
+    """collect_named_parameters gives dotted names ("2.1.b") and the modules' own arrays in nested containers.
+
+    ``cases.add(label, net=spec, expected=[names], prefix="")`` with ``spec`` as in :class:`_Tree`
+    (a top-level list is the student's Sequential: ``collect_named_parameters(net, prefix)`` is called;
+    ``("course_lib", [...])`` on top: ``net.named_parameters(prefix)`` is called).
+    """
+    S = student()
+
+    def make_param(shape):
+        return S.lib("numpy.empty").call(shape, dtype="O"), S.lib("numpy.empty").call(shape, dtype="O")
+
+    def check(label: str, net: Any, expected: list, prefix: str = "") -> None:
+        tree = _Tree(S, net, make_param)
+        if isinstance(net, list):
+            got = S.call("collect_named_parameters", tree.root, prefix)
+        else:
+            got = tree.root.method("named_parameters", prefix)
+        if isinstance(got, Handle):  # a generator or another iterable: read it as a list
+            got = S.lib("operator.iconcat").call([], got)
+        got = list(got) if isinstance(got, (list, tuple)) else got
+        pairs = isinstance(got, list) and all(isinstance(pair, (tuple, list)) and len(pair) == 2 for pair in got)
+        names = [name for name, _ in got] if pairs else got
+        want = [prefix + name for name in expected]
+        # the names as plain strings (None unless every one is a string)
+        plain = to_names(names, "named_parameters names") if isinstance(names, list) and all(isinstance(n, str) for n in names) else None
+        hint = ""
+        if plain is not None and len(plain) == len(want) and plain != want and all(w.endswith(n) for n, w in zip(plain, want)):
+            hint = " Hint: the prefix of the outer container(s) is lost: pass prefix + str(i) + '.' down to child i."
+        assert_true(plain == want, f"named_parameters names: expected {want}, got {names}.{hint}")
+        for name, (_, array) in zip(plain, got):
+            own = tree.values[name[len(prefix):]][0]
+            assert_true(isinstance(array, Handle) and array.id == own.id,
+                        f"named_parameters[{name!r}]: expected the module's own array (not a copy), so that SGD updates the model")
+
+    return Cases("named_parameters", points, check)
+
+
+# ------------------------------------------------------------------ exercise 5: SGD
+def sgd(points: float) -> Cases:
+    """SGD.step updates every parameter of a model in place: p <- p - lr * grad_p.
+
+    ``cases.add(label, model=spec, lr=lr)``: the model is a course_lib-like tree (spec as in :class:`_Tree`,
+    lists are containers) with random parameters and gradients.
+    """
+    S = student()
+
+    def check(label: str, model: list, lr: float) -> None:
+        gen = rng(label)
+
+        def make_param(shape):
+            return gen.standard_normal(shape) / np.sqrt(shape[0]), random_array(gen, shape)
+
+        tree = _Tree(S, model, make_param, ours=False)
+        # the parameter arrays themselves, kept in the student's process, to see whether step() updated them in place
+        originals = {}
+        holder = S.lib("numpy.empty").call((1,), dtype="O")
+        for name, (leaf, p) in tree.params.items():
+            S.lib("operator.setitem").call(holder, 0, leaf)
+            getter = S.lib("numpy.frompyfunc").call(S.lib("operator.attrgetter").call(p), 1, 1)
+            originals[name] = getter.call(holder)
+        S.call("SGD", tree.root, lr).method("step")
+        for name, (leaf, p) in tree.params.items():
+            before, grad = tree.values[name]
+            now = leaf.get(p)
+            assert_close(f"parameter {name} after SGD.step()", now, before - lr * grad,
+                         candidates={"the parameter did not change: update the model's array in place "
+                                     "(p -= lr * g); p = p - lr * g only rebinds a local name": before,
+                                     "the step went uphill: subtract lr * grad": before + lr * grad})
+            original = to_float64(S.lib("operator.getitem").call(originals[name], 0), f"parameter {name}")
+            assert_true(array_equal(original, to_float64(now, name)),
+                        f"parameter {name} after SGD.step(): the model's array was replaced by a new one; update it in place")
+
+    return Cases("SGD", points, check)

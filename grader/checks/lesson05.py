@@ -1,0 +1,435 @@
+"""Checks of lesson 05 (gradient checking), run through the Student protocol.
+
+The exercises take callables, arrays perturbed in place and models, none of
+which a check can send as plain data.  So the check builds them in the
+student's process from course_lib (``course_lib.testfuncs``, the modules,
+losses and planted bugs of earlier lessons) and hands the student's function
+to them; this lesson's own references (``course_lib.gradcheck``) are never
+created there: the helpers the graded function takes as arguments are
+table-driven stand-ins of ``course_lib.testfuncs`` that answer with numbers
+this module computed.
+
+What the checks accept:
+
+* ``numerical_gradient(f, x, eps)`` is called as ``f.apply(numerical_gradient, eps)``
+  (``numerical_gradient(f, f.x, eps)``) with a ``course_lib.testfuncs`` function
+  holding a float64 array ``x``; it must return an array of ``x``'s shape equal
+  to the central differences (relative error <= 1e-6; <= 1e-8 for ``sum(x**3)``,
+  whose central difference is exactly ``3 x**2 + eps**2``) and leave ``x``
+  bit-for-bit as it was.  ``f`` may read its argument or ignore it and read ``x``.
+* ``relative_error(a, b)`` is called with float64 arrays (or 0-d arrays); it must
+  return a float (a Python float or a numpy float scalar) equal to
+  ``||a - b|| / max(||a|| + ||b||, 1e-12)`` (relative error <= 1e-9), symmetric, 0.0
+  for two zero arrays, 1.0 against zeros, and raise ``ValueError`` (by that name)
+  for arrays of different shapes.
+* ``gradient_check(model, loss, X, y, eps=, rtol=, numerical_gradient=, relative_error=)``
+  gets a course_lib ``Sequential`` that holds stale gradients, a course_lib loss and
+  stand-ins for the two helpers; it must return a dict keyed by the model's dotted
+  parameter names in ``named_parameters()`` order, each row a dict with ``rel_error``
+  (within 1e-6 relative), ``threshold`` (the noise-aware formula, within 1e-6 relative
+  plus 1 % of its noise term) and ``passed``, and leave the parameters unchanged.
+* ``directional_check(loss_fn, params, grads, num_directions=, eps=, rng=)`` is called as
+  ``loss_fn.apply(directional_check, grads, ...)`` with a ``course_lib.testfuncs``
+  model loss whose ``params`` are the model's own arrays; ``rng`` is an int or a
+  numpy Generator.  It must return one row per parameter (``rel_error``,
+  ``passed``), pass correct gradients (even under a loss offset by 1e7), fail
+  corrupted ones, restore the parameters exactly and use at most
+  ``2 k`` loss evaluations per parameter (+1).
+* ``find_bugs(model, loss, X, y, directional_check=)`` gets a course_lib network (a
+  correct one holding stale gradients, then one with a planted bug of
+  ``course_lib.bugs``) and a stand-in ``directional_check`` that judges the gradients
+  it is given against this module's central differences, provided ``loss_fn()``
+  re-runs the forward pass on the perturbed parameters; it must return a
+  collection of names equal to the set of broken parameters.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+import course_lib.bugs as _bugs
+import course_lib.losses as _losses
+import course_lib.modules as _modules
+from course_lib.gradcheck import relative_error as reference_relative_error
+
+from . import (
+    Cases,
+    Handle,
+    array_equal,
+    assert_close,
+    assert_true,
+    norm,
+    random_array,
+    rng,
+    student,
+    to_bool,
+    to_float,
+    to_names,
+)
+from . import numerical_gradient as _central_differences
+
+__all__ = ["directional_check", "find_bugs", "gradient_check", "numerical_gradient", "relative_error"]
+
+U = 2.0 ** -53  # unit round-off of float64
+
+
+def _kind(value: object) -> str:
+    """The type of a student's value as their process named it (a handle's type, not ``Handle``)."""
+    return value.type_name if isinstance(value, Handle) else type(value).__name__
+
+
+# ------------------------------------------------------------------ networks on both sides
+def _class(name: str) -> type:
+    """A module or loss class of course_lib by name: modules, losses, or a planted bug."""
+    for module in (_modules, _losses, _bugs):
+        if hasattr(module, name):
+            return getattr(module, name)
+    raise KeyError(name)
+
+
+def _path(obj: object) -> str:
+    cls = type(obj)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _local_network(spec: list, gen: np.random.Generator) -> _modules.Sequential:
+    """``spec``: ``("Linear", d_in, d_out[, init])``, ``("LinearBiasMissing", d_in, d_out)``, ``("Tanh",)``..."""
+    layers = []
+    for name, *args in spec:
+        cls = _class(name)
+        if args:
+            d_in, d_out, *init = args
+            layers.append(cls(d_in, d_out, init=init[0], rng=gen) if init else cls(d_in, d_out, rng=gen))
+        else:
+            layers.append(cls())
+    return _modules.Sequential(*layers)
+
+
+def _remote_network(S, net: _modules.Sequential) -> Handle:
+    """The same network (same classes, same weights) built in the student's process."""
+    handles = []
+    for layer in net.layers:
+        if isinstance(layer, _modules.Linear):
+            h = S.lib(_path(layer)).call(layer.d_in, layer.d_out)
+            h.set("W", layer.W.copy())
+            h.set("b", layer.b.copy())
+        else:
+            h = S.lib(_path(layer)).call()
+        handles.append(h)
+    return S.lib("course_lib.modules.Sequential").call(*handles)
+
+
+def _remote_parameters(net: Handle) -> dict:
+    return {name: np.asarray(p, dtype=np.float64) for name, p in net.method("named_parameters")}
+
+
+def _moved_loss(net, loss, X: np.ndarray, y: np.ndarray, p: np.ndarray, index: tuple, delta: float) -> float:
+    saved = p[index]
+    p[index] = saved + delta
+    try:
+        return float(loss.forward(net.forward(X), y))
+    finally:
+        p[index] = saved
+
+
+def _true_gradients(net, loss, X: np.ndarray, y: np.ndarray, eps: float = 1e-6) -> dict:
+    """Central differences of the loss of ``net`` with respect to every parameter (in place, restored)."""
+    return {name: _central_differences(lambda _: loss.forward(net.forward(X), y), p, eps)
+            for name, p in net.named_parameters()}
+
+
+def _probe(gen: np.random.Generator, shape: tuple) -> tuple:
+    return tuple(int(i) for i in np.unravel_index(int(gen.integers(int(np.prod(shape)))), shape))
+
+
+# ------------------------------------------------------------------ exercise 1
+def numerical_gradient(points: float) -> Cases:
+    """Cases for ``numerical_gradient``: central differences, in place, restored exactly.
+
+    ``cases.add(label, shape=(3, 4), eps=1e-6, kind="argument" | "closure" | "cubic")``.
+    """
+    S = student()
+
+    def check(label: str, shape: tuple, eps: float = 1e-6, kind: str = "argument") -> None:
+        shape = tuple(shape)
+        gen = rng(label)
+        x = random_array(gen, shape, min_abs=0.1)
+        x_saved = x.copy()
+        if kind == "cubic":
+            # (x+h)^3 - (x-h)^3 = 6 x^2 h + 2 h^3: the central difference is exactly 3 x^2 + h^2
+            f = S.lib("course_lib.testfuncs.make_cube_sum").call(x)
+            expected, what, rtol = 3 * x_saved ** 2 + eps ** 2, "numerical_gradient of sum(x**3)", 1e-8
+        else:
+            C = random_array(gen, shape)
+            # closure: f ignores its argument and reads x itself, like a loss reading a weight matrix
+            f = S.lib("course_lib.testfuncs.make_sin_sum").call(C, x, closure=(kind == "closure"))
+            expected, what, rtol = C * np.cos(x_saved), f"numerical_gradient of sum(C * sin(x)) [{kind}]", 1e-6
+        got = f.method("apply", S.value("numerical_gradient"), eps)
+        assert_close(f"{what}, x of shape {shape}, eps={eps:g}", got, expected, rtol=rtol,
+                     candidates={"divided by eps instead of 2 eps (the central difference spans 2 eps)": 2 * expected})
+        x_after = np.asarray(f.get("x"), dtype=np.float64)
+        assert_true(array_equal(x_after, x_saved),
+                    f"numerical_gradient: x (shape {shape}) was not restored; max change "
+                    f"{float(np.max(np.abs(x_after - x_saved))):.3g}. Save each entry and put the saved value back.")
+
+    return Cases("numerical_gradient", points, check)
+
+
+# ------------------------------------------------------------------ exercise 2
+def relative_error(points: float) -> Cases:
+    """Cases for ``relative_error``: the norm-wise formula, symmetric, 0 for two zeros, ValueError on shapes.
+
+    ``cases.add(label, shape=(3, 4), scale=1.0, mismatch=None | (4, 3))``.
+    """
+    S = student()
+    student_relative_error = S.fn("relative_error")
+
+    def check(label: str, shape: tuple, scale: float = 1.0, mismatch: Any = None) -> None:
+        shape = tuple(shape)
+        gen = rng(label)
+        a = scale * gen.standard_normal(shape)
+        b = a + scale * 1e-3 * gen.standard_normal(shape)
+        want = norm(a - b) / max(norm(a) + norm(b), 1e-12)
+        got = student_relative_error(a, b)
+        assert_true(isinstance(got, float), f"relative_error: expected a Python float, got {_kind(got)}")
+        assert_close(f"relative_error(a, b), shape {np.shape(a)}", got, want, rtol=1e-9)
+        assert_close(f"relative_error(b, a), shape {np.shape(a)} (must be symmetric)", student_relative_error(b, a),
+                     want, rtol=1e-9)
+        zeros = np.zeros(np.shape(a))
+        both_zero = student_relative_error(zeros, zeros)
+        assert_true(to_float(both_zero, "relative_error(zeros, zeros)") == 0.0,
+                    f"relative_error(zeros, zeros), shape {zeros.shape}: expected 0.0, got {both_zero!r}. "
+                    "Hint: 0/0 gives nan: put the floor under the denominator with max(..., floor).")
+        if scale >= 1e-6:
+            assert_close(f"relative_error(a, zeros), shape {zeros.shape}", student_relative_error(a, zeros), 1.0, rtol=1e-12)
+        if mismatch is not None:
+            mismatch = tuple(mismatch)
+            try:
+                student_relative_error(a, np.zeros(mismatch))
+            except Exception as exc:  # a StudentError names the student's exception type
+                if getattr(exc, "type_name", None) != "ValueError":
+                    raise
+            else:
+                assert_true(False, f"relative_error: arrays of shapes {np.shape(a)} and {mismatch} should raise ValueError")
+
+    return Cases("relative_error", points, check)
+
+
+# ------------------------------------------------------------------ exercise 3
+def gradient_check(points: float) -> Cases:
+    """Cases for ``gradient_check``: per-parameter rel_error, noise-aware threshold and verdict.
+
+    ``cases.add(label, layers=[("Linear", 3, 4), ("Tanh",), ("Linear", 4, 2)], batch=1, loss="MSELoss",
+    eps=1e-6, rtol=1e-6, target_scale=1.0)``; a layer may be a planted bug (``"LinearBiasMissing"``) and a
+    Linear may name its init (``("Linear", 20, 30, "uniform")``); ``loss`` may be ``"MSELossMissingMean"``.
+    """
+    S = student()
+
+    def check(label: str, layers: list, batch: int, loss: str = "MSELoss", eps: float = 1e-6, rtol: float = 1e-6,
+              target_scale: float = 1.0) -> None:
+        gen = rng(label)
+        net = _local_network(layers, gen)
+        for name, p in net.named_parameters():
+            if name.endswith(".b"):
+                p[...] = random_array(gen, p.shape, -0.5, 0.5)
+        local_loss = _class(loss)()
+        d_in, d_out = net.layers[0].d_in, net.layers[-1].d_out
+        X = random_array(gen, (batch, d_in))
+        y = target_scale * random_array(gen, (batch, d_out))
+        X_other = random_array(gen, (batch, d_in))
+
+        # the student's copy, holding a training step's gradients (as in the middle of training)
+        net_h, loss_h = _remote_network(S, net), S.lib(_path(local_loss)).call()
+        loss_h.method("forward", net_h.method("forward", X_other), y)
+        net_h.method("backward", loss_h.method("backward"))
+        saved = {name: p.copy() for name, p in net.named_parameters()}
+
+        # what course_lib's helpers give, here
+        net.zero_grad()
+        L0 = local_loss.forward(net.forward(X), y)
+        net.backward(local_loss.backward())
+        g_ref = {name: np.array(g) for name, g in net.named_gradients()}
+        n_ref = _true_gradients(net, local_loss, X, y, eps)
+        probe_gen = rng(label + "/probe")
+        table, pairs, want = [], [], {}
+        for name, p in net.named_parameters():
+            index = _probe(probe_gen, p.shape)
+            table.append({"name": name, "point": p.copy(), "gradient": n_ref[name], "value": L0, "index": index,
+                          "delta": 1e-3, "moved": _moved_loss(net, local_loss, X, y, p, index, 1e-3)})
+            if g_ref[name].shape != p.shape:
+                want[name] = (p.shape, 1.0, None, False)
+                continue
+            rel = reference_relative_error(g_ref[name], n_ref[name])
+            pairs.append({"a": g_ref[name], "b": n_ref[name], "value": rel})
+            noise = 16 * U * abs(L0) * np.sqrt(p.size) / eps
+            thr = rtol + noise / max(norm(g_ref[name]) + norm(n_ref[name]), 1e-12)
+            want[name] = (p.shape, rel, thr, rel <= thr)
+        ng_h = S.lib("course_lib.testfuncs.make_gradient_table").call(table)
+        re_h = S.lib("course_lib.testfuncs.make_relative_error_table").call(pairs)
+
+        got = S.call("gradient_check", net_h, loss_h, X, y, eps=eps, rtol=rtol, numerical_gradient=ng_h,
+                     relative_error=re_h)
+        after = _remote_parameters(net_h)
+        for name, p in saved.items():
+            assert_true(name in after and array_equal(after[name], p), f"gradient_check changed parameter {name!r}")
+        assert_true(isinstance(got, dict) and to_names(got, "gradient_check keys") == list(want),
+                    f"gradient_check: expected a dict with keys {list(want)} (named_parameters order), got "
+                    f"{list(got) if isinstance(got, dict) else _kind(got)}")
+        for name, (shape, rel, thr, ok) in want.items():
+            mine = got[name]
+            assert_true(isinstance(mine, dict) and set(mine) >= {"rel_error", "threshold", "passed"},
+                        f"gradient_check[{name!r}]: expected a dict with keys rel_error, threshold, passed; got {mine!r}")
+            rel_got = to_float(mine["rel_error"], f"gradient_check[{name!r}]['rel_error']")
+            assert_true(abs(rel_got - rel) <= 1e-6 * rel + 1e-13,
+                        f"gradient_check[{name!r}] (shape {shape}): rel_error {rel_got:.6e}, expected "
+                        f"{rel:.6e}. Hint: zero the gradients first (the model holds stale ones), "
+                        "compare the whole tensor with relative_error.")
+            if thr is not None:
+                thr_got = to_float(mine["threshold"], f"gradient_check[{name!r}]['threshold']")
+                assert_true(abs(thr_got - thr) <= 1e-6 * thr + 1e-2 * (thr - rtol),
+                            f"gradient_check[{name!r}] (shape {shape}): threshold {thr_got:.6e}, "
+                            f"expected {thr:.6e} = rtol + 16 u |L| sqrt(n) / (eps (||g|| + ||numeric||))")
+            assert_true(to_bool(mine["passed"], f"gradient_check[{name!r}]['passed']") == ok,
+                        f"gradient_check[{name!r}] (shape {shape}): passed={mine['passed']}, expected {ok} "
+                        f"(rel_error {rel:.3e}" + (f", threshold {thr:.3e})" if thr is not None else ", wrong shape)"))
+
+    return Cases("gradient_check", points, check)
+
+
+# ------------------------------------------------------------------ exercise 4
+def _corrupted(g: np.ndarray, how: str, gen: np.random.Generator) -> np.ndarray:
+    if how == "doubled":
+        return 2 * g
+    if how == "sign flipped":
+        return -g
+    if how == "transposed":
+        return g.T.copy()
+    return g + 0.1 * norm(g) / np.sqrt(g.size) * gen.standard_normal(g.shape)  # "10% noise"
+
+
+def directional_check(points: float) -> Cases:
+    """Cases for ``directional_check``: correct gradients pass, corrupted fail, noise-aware, restored, 2k evaluations.
+
+    ``cases.add(label, widths=[3, 4, 2], activation="tanh", batch=1, corrupt=[("2.W", "doubled")], offset=0.0,
+    k=3, rng_arg=None | 5)``; ``rng_arg=None`` passes a numpy Generator made in the student's process.
+    """
+    S = student()
+
+    def check(label: str, widths: list, activation: str, batch: int, corrupt: Any = (), offset: float = 0.0,
+              k: int = 3, rng_arg: Any = None) -> None:
+        gen = rng(label)
+        net = _modules.mlp(list(widths), activation=activation, rng=gen)
+        for name, p in net.named_parameters():
+            if name.endswith(".b"):
+                p[...] = random_array(gen, p.shape, -0.5, 0.5)
+        local_loss = _losses.MSELoss()
+        X = random_array(gen, (batch, widths[0]), min_abs=0.1)
+        y = random_array(gen, (batch, widths[-1]))
+        net.zero_grad()
+        local_loss.forward(net.forward(X), y)
+        net.backward(local_loss.backward())
+        params = dict(net.named_parameters())
+        grads = {name: g.copy() for name, g in net.named_gradients()}
+        corrupt = [tuple(c) for c in corrupt]
+        for name, how in corrupt:
+            grads[name] = _corrupted(grads[name], how, gen)
+        saved = {name: p.copy() for name, p in params.items()}
+
+        net_h, loss_h = _remote_network(S, net), S.lib("course_lib.losses.MSELoss").call()
+        loss_fn = S.lib("course_lib.testfuncs.make_model_loss").call(net_h, loss_h, X, y, offset=offset)
+        if rng_arg is None:
+            seed = int(rng(label + "/directions").integers(2 ** 32))
+            rng_arg = S.lib("numpy.random.default_rng").call(seed)
+        report = loss_fn.method("apply", S.value("directional_check"), grads, num_directions=k, eps=1e-6, rng=rng_arg)
+
+        assert_true(isinstance(report, dict) and set(to_names(report, "directional_check keys")) == set(params),
+                    f"directional_check: expected one entry per parameter {sorted(params)}, got "
+                    f"{sorted(report) if isinstance(report, dict) else _kind(report)}")
+        after = {name: np.asarray(p, dtype=np.float64) for name, p in loss_fn.get("params").items()}
+        for name in params:
+            assert_true(array_equal(after[name], saved[name]),
+                        f"directional_check: parameter {name!r} was not restored exactly (keep a copy and put it back)")
+        calls = int(to_float(loss_fn.get("calls"), "loss evaluations"))
+        limit = 2 * k * len(params) + 1
+        assert_true(calls <= limit,
+                    f"directional_check: {calls} loss evaluations for {len(params)} parameters and {k} directions; "
+                    f"a directional check needs 2 per direction per parameter (at most {limit})")
+        wrong = dict(corrupt)
+        for name, p in params.items():
+            row = report[name]
+            assert_true(isinstance(row, dict) and set(row) >= {"rel_error", "passed"},
+                        f"directional_check[{name!r}]: expected a dict with keys rel_error, passed; got {row!r}")
+            passed = to_bool(row["passed"], f"directional_check[{name!r}]['passed']")
+            rel_error = to_float(row["rel_error"], f"directional_check[{name!r}]['rel_error']")
+            if name in wrong:
+                assert_true(not passed, f"directional_check[{name!r}] (shape {p.shape}): passed a "
+                            f"wrong gradient ({wrong[name]}); rel_error {rel_error:.3e}")
+            else:
+                hint = (f" Hint: with |L| ~ {offset:g} the round-off 16 u |L| / eps belongs in the tolerance." if offset else
+                        " Hint: numeric = (L(p + eps v) - L(p - eps v)) / (2 eps), analytic = sum(g * v), v of unit norm.")
+                if abs(rel_error - 1 / 3) < 1e-3:
+                    hint = " Hint: a relative error of 1/3 means one side is twice the other: divide the difference by 2 eps."
+                assert_true(passed, f"directional_check[{name!r}] (shape {p.shape}): failed a correct "
+                            f"gradient, rel_error {rel_error:.3e}.{hint}")
+
+    return Cases("directional_check", points, check)
+
+
+# ------------------------------------------------------------------ exercise 5
+def find_bugs(points: float) -> Cases:
+    """Cases for ``find_bugs``: exactly the broken parameters of a planted bug, none on the correct twin.
+
+    ``cases.add(label, layers=[("Linear", 3, 4), ("Tanh",), ("Linear", 4, 2)], batch=1, expected=["0.b"],
+    swap=(0, "LinearBiasMissing") | None, loss="MSELoss" | "MSELossMissingMean")``.
+    """
+    S = student()
+
+    def network(layers: list, label: str, swap: Any = None) -> _modules.Sequential:
+        gen = rng(label)
+        spec = [tuple(layer) for layer in layers]
+        if swap is not None:
+            index, bug = swap
+            spec[index] = (bug, *spec[index][1:])
+        net = _local_network(spec, gen)
+        for name, p in net.named_parameters():
+            if name.endswith(".b"):
+                p[...] = random_array(gen, p.shape, -0.5, 0.5)
+        return net
+
+    def stand_in(net, loss, X: np.ndarray, y: np.ndarray, label: str) -> Handle:
+        """A directional_check that judges gradients against central differences of ``net``'s own loss."""
+        gen = rng(label)
+        value = float(loss.forward(net.forward(X), y))
+        probes = []
+        for name, p in net.named_parameters():
+            index = _probe(gen, p.shape)
+            probes.append((name, index, 1e-3, _moved_loss(net, loss, X, y, p, index, 1e-3)))
+        return S.lib("course_lib.testfuncs.make_directional_table").call(_true_gradients(net, loss, X, y), value, probes)
+
+    def hunt(net, loss_name: str, X, y, stale: Any, label: str) -> set:
+        local_loss = _class(loss_name)()
+        net_h, loss_h = _remote_network(S, net), S.lib(_path(local_loss)).call()
+        if stale is not None:  # leave a training step's gradients behind
+            X_other, G = stale
+            net_h.method("forward", X_other)
+            net_h.method("backward", G)
+        dc = stand_in(net, local_loss, X, y, label)
+        return set(to_names(S.call("find_bugs", net_h, loss_h, X, y, directional_check=dc), "find_bugs"))
+
+    def check(label: str, layers: list, batch: int, expected: Any, swap: Any = None, loss: str = "MSELoss") -> None:
+        gen = rng(label + "/data")
+        X = random_array(gen, (batch, layers[0][1]), min_abs=0.1)
+        y = random_array(gen, (batch, layers[-1][2]))
+        X_other = random_array(gen, X.shape)
+        twin = network(layers, label)
+        found = hunt(twin, "MSELoss", X, y, (X_other, np.full((batch, layers[-1][2]), 0.3)), label + "/twin")
+        assert_true(found == set(), f"find_bugs on a correct network (batch {batch}): expected set(), got {sorted(found)}. "
+                    "Hint: zero the stale gradients first, and let loss_fn re-run the forward pass.")
+        buggy = network(layers, label, swap)
+        found = hunt(buggy, loss, X, y, None, label + "/buggy")
+        bug = f"{swap[1]} at layer {swap[0]}" if swap is not None else loss
+        assert_true(found == set(expected), f"find_bugs with {bug} (batch {batch}): expected exactly "
+                    f"{sorted(expected)}, got {sorted(found)}")
+
+    return Cases("find_bugs", points, check)

@@ -1,0 +1,140 @@
+"""The grade cells of lesson 02 run in the trusted checker: full marks, zero, planted bugs, other wrong answers."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import pytest
+
+from grader.checker import grade_sources, namespace_from_notebook, run_grade_source
+from grader.checks.student import local_student
+
+LESSON = Path(__file__).resolve().parents[1] / "solutions" / "02_general_case"
+NOTEBOOK = LESSON / "02_general_case.ipynb"
+EXERCISES = ["mlp_forward", "mse_loss", "mse_grad", "mlp_backward"]
+
+
+def _notebook() -> dict:
+    return json.loads(NOTEBOOK.read_text(encoding="utf-8"))
+
+
+def _points() -> dict:
+    out = {}
+    for cell in _notebook()["cells"]:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if meta.get("grade") and not meta.get("solution"):
+            out[meta["grade_id"]] = float(meta["points"])
+    return out
+
+
+def _solution_source(grade_id: str) -> str:
+    for cell in _notebook()["cells"]:
+        if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == grade_id:
+            return "".join(cell["source"])
+    raise KeyError(grade_id)
+
+
+SOURCES = grade_sources(_notebook())
+POINTS = _points()
+BUGS = json.loads((LESSON / "bugs.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def namespace() -> dict:
+    return namespace_from_notebook(NOTEBOOK)
+
+
+def _patched(namespace: dict, exercise: str, find: str, replace: str) -> dict:
+    """A copy of the namespace with one solution cell re-executed after a find/replace."""
+    source = _solution_source(exercise)
+    assert source.count(find) == 1, (exercise, find)
+    ns = dict(namespace)
+    exec(compile(source.replace(find, replace), f"<cell {exercise}>", "exec"), ns)  # noqa: S102
+    return ns
+
+
+def _grade(ns: dict, grade_id: str, seed: int | None = None) -> tuple[float, str]:
+    outputs, value = run_grade_source(SOURCES[grade_id], local_student(ns), seed=seed)
+    assert not any(o["output_type"] == "error" for o in outputs), outputs
+    text = "".join(o.get("text", "") for o in outputs if o["output_type"] == "stream")
+    assert type(value) is float, value
+    return value, text
+
+
+def test_every_grade_cell_is_ported():
+    assert set(SOURCES) == {f"test_{e}" for e in EXERCISES}
+    for source in SOURCES.values():
+        assert "from grader.checks import lesson02" in source
+        assert source.rstrip().splitlines()[-1] == "cases.score()"
+        assert "### BEGIN HIDDEN TESTS" in source
+
+
+@pytest.mark.parametrize("seed", [None, 12345])
+@pytest.mark.parametrize("grade_id", sorted(SOURCES))
+def test_solution_scores_full_points(namespace, grade_id, seed):
+    score, text = _grade(namespace, grade_id, seed)
+    assert score == POINTS[grade_id], text
+
+
+@pytest.mark.parametrize("grade_id", sorted(SOURCES))
+def test_blank_scores_zero(namespace, grade_id):
+    ns = dict(namespace)
+
+    def blank(*args, **kwargs):
+        raise NotImplementedError()
+
+    for name in EXERCISES:
+        ns[name] = blank
+    score, text = _grade(ns, grade_id)
+    assert score == 0.0, text
+    assert "not implemented yet" in text
+
+
+BUG_HINTS = {  # what the old grade cells' hints (or diagnose) say about each planted bug
+    "mlp_forward": "the bias b is missing",
+    "mse_loss": "the 1/2 is missing",
+    "mse_grad": "the 1/B of the mean over the batch is missing",
+    "mlp_backward": "sum over the batch axis",
+}
+
+
+@pytest.mark.parametrize("bug", BUGS, ids=[b["exercise"] for b in BUGS])
+def test_planted_bug_loses_exactly_its_cells(namespace, bug):
+    ns = _patched(namespace, bug["exercise"], bug["find"], bug["replace"])
+    for grade_id in SOURCES:
+        score, text = _grade(ns, grade_id, seed=777)
+        if grade_id in bug["grade_ids"]:
+            assert score == 0.0, text
+            assert bug["quantity"] in text
+            assert BUG_HINTS[bug["exercise"]] in text, text
+        else:
+            assert score == POINTS[grade_id], (grade_id, text)
+
+
+OTHER_WRONG = [  # (exercise, find, replace, text expected in the report): wrong answers not in bugs.json
+    ("mlp_forward", '{"A": A, "Z": Z', '{"A": A[1:], "Z": Z', "cache['A']: expected"),
+    ("mse_loss", "0.5 * np.sum(residual ** 2) / y_hat.shape[0]", "0.5 * np.mean(residual ** 2)",
+     "np.mean over every entry"),
+    ("mse_grad", "return residual / y_hat.shape[0]", "return -residual / y_hat.shape[0]", "the sign is flipped"),
+    ("mlp_backward", "phi_prime(Z[l])", "phi_prime(A[l + 1])", "taken at the output A"),
+]
+
+
+@pytest.mark.parametrize("exercise, find, replace, expected", OTHER_WRONG, ids=[w[0] for w in OTHER_WRONG])
+def test_other_wrong_answer_loses_points(namespace, exercise, find, replace, expected):
+    ns = _patched(namespace, exercise, find, replace)
+    score, text = _grade(ns, f"test_{exercise}")
+    assert score < POINTS[f"test_{exercise}"], text
+    assert expected in text, text
+
+
+def test_wrong_return_type_is_reported(namespace):
+    """A result that is not plain data (here a generator) fails with a message, not a crash."""
+    ns = dict(namespace)
+    exec("def mlp_backward(cache, Ws, grad_y_hat):\n    return (g for g in Ws)\n", ns)  # noqa: S102
+    score, text = _grade(ns, "test_mlp_backward")
+    assert score == 0.0
+    assert "mlp_backward: expected to return (grad_Ws, grad_bs), got generator" in text

@@ -1,0 +1,133 @@
+"""The grade cells of lesson 03 run by the trusted checker (grader.checks.lesson03) against local students."""
+import json
+import os
+from pathlib import Path
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import pytest
+
+from grader.checker import grade_sources, namespace_from_notebook, run_grade_source
+from grader.checks.student import local_student
+from grader.regions import strip_regions
+
+LESSON = Path(__file__).resolve().parents[1] / "solutions" / "03_softmax_cross_entropy"
+NOTEBOOK = LESSON / "03_softmax_cross_entropy.ipynb"
+NB = json.loads(NOTEBOOK.read_text())
+SOURCES = grade_sources(NB)
+POINTS = {c["metadata"]["nbgrader"]["grade_id"]: c["metadata"]["nbgrader"]["points"]
+          for c in NB["cells"] if c["metadata"].get("nbgrader", {}).get("grade")}
+SOLUTION_CELLS = {c["metadata"]["nbgrader"]["grade_id"]: "".join(c["source"])
+                  for c in NB["cells"] if c["metadata"].get("nbgrader", {}).get("solution")}
+BUGS = json.loads((LESSON / "bugs.json").read_text())
+# the hint each planted bug's feedback must show (the old grade cells had one for each)
+BUG_HINTS = {
+    "softmax": "the max-subtraction is missing",
+    "softmax_jacobian": "the off-diagonal terms -a_i a_j are missing",
+    "cross_entropy": "the sign is flipped",
+    "train_step": "forgetting the bias",
+}
+
+
+@pytest.fixture(scope="module")
+def solution_ns():
+    return namespace_from_notebook(NOTEBOOK)
+
+
+def with_cells(ns: dict, cells: dict) -> dict:
+    """A copy of ``ns`` with the given solution cell sources executed on top."""
+    ns = dict(ns)
+    for grade_id, source in cells.items():
+        exec(compile(source, f"<cell {grade_id}>", "exec"), ns)  # noqa: S102 - the notebook's own cells
+    return ns
+
+
+def grade(ns: dict, seed=None) -> dict:
+    """``{grade_id: (score, report text)}`` for every grade cell of the lesson."""
+    out = {}
+    for grade_id, source in SOURCES.items():
+        outputs, value = run_grade_source(source, local_student(ns), seed=seed)
+        assert not any(o["output_type"] == "error" for o in outputs), outputs
+        text = "".join(o.get("text", "") for o in outputs if o["output_type"] == "stream")
+        out[grade_id] = (value, text)
+    return out
+
+
+def test_cells_use_the_checker_form():
+    assert set(SOURCES) == {"test_softmax", "test_softmax_jacobian", "test_cross_entropy", "test_train_step"}
+    for source in SOURCES.values():
+        assert "from grader.checks import lesson03" in source
+        assert source.rstrip().splitlines()[-1] == "cases.score()"
+        assert "### BEGIN HIDDEN TESTS" in source
+    for cell in NB["cells"]:
+        if cell["cell_type"] == "code" and not cell["metadata"].get("nbgrader", {}).get("grade"):
+            source = "".join(cell["source"])
+            assert "import grader" not in source and "from grader" not in source, "a non-grade cell imports the grader"
+
+
+@pytest.mark.parametrize("seed", [None, 12345])
+def test_solution_scores_full_points(solution_ns, seed):
+    for grade_id, (score, text) in grade(solution_ns, seed).items():
+        assert type(score) is float
+        assert score == POINTS[grade_id], text
+        assert "FAIL" not in text
+
+
+def test_blank_notebook_scores_zero(solution_ns):
+    blank = {gid: strip_regions(src, "### BEGIN SOLUTION", "### END SOLUTION", "raise NotImplementedError()")
+             for gid, src in SOLUTION_CELLS.items()}
+    for score, text in grade(with_cells(solution_ns, blank)).values():
+        assert score == 0.0, text
+        assert "not implemented yet" in text
+
+
+@pytest.mark.parametrize("bug", BUGS, ids=[b["exercise"] for b in BUGS])
+def test_planted_bug_loses_exactly_its_cells(solution_ns, bug):
+    source = SOLUTION_CELLS[bug["exercise"]]
+    assert source.count(bug["find"]) == 1
+    ns = with_cells(solution_ns, {bug["exercise"]: source.replace(bug["find"], bug["replace"])})
+    for grade_id, (score, text) in grade(ns, seed=7).items():
+        if grade_id in bug["grade_ids"]:
+            assert score < POINTS[grade_id], text
+            assert bug["quantity"] in text
+            assert BUG_HINTS[bug["exercise"]] in text, text
+        else:
+            assert score == POINTS[grade_id], (grade_id, text)
+
+
+WRONG = {  # one wrong answer per exercise, in a style not in bugs.json
+    "test_softmax": ("softmax", "def log_softmax(Z):\n    return np.log(softmax(Z))\n", "-inf"),
+    "test_softmax_jacobian": ("softmax_jacobian", (
+        "def softmax_jacobian(z):\n    e = np.exp(np.asarray(z))\n    a = e / e.sum()\n"
+        "    return np.diag(a) - np.outer(a, a)\n"), "nan"),
+    "test_cross_entropy": ("cross_entropy", (
+        "def cross_entropy_grad(Z, y):\n    B = len(Z)\n    P = softmax(Z)\n"
+        "    P[np.arange(B), y] -= 1\n    return P\n"), "1/B"),
+    "test_train_step": ("train_step", (
+        "_right = train_step\n"
+        "def train_step(params, X, y, lr):\n    params = {k: v.copy() for k, v in params.items()}\n"
+        "    return _right(params, X, y, lr)\n"), "was not changed"),
+}
+
+
+@pytest.mark.parametrize("grade_id", sorted(WRONG))
+def test_other_wrong_answers_lose_points(solution_ns, grade_id):
+    exercise, source, fragment = WRONG[grade_id]
+    results = grade(with_cells(solution_ns, {exercise: source}), seed=3)
+    score, text = results[grade_id]
+    assert score < POINTS[grade_id], text
+    if fragment:
+        assert fragment in text, text
+
+
+def test_train_step_sees_rebinding_in_the_dict_and_a_returned_dict(solution_ns):
+    # re-assigning the dict's entries (not in place on the arrays) is still an update of the caller's params
+    rebinding = ("_right = train_step\n"
+                 "def train_step(params, X, y, lr):\n    copies = {k: v.copy() for k, v in params.items()}\n"
+                 "    loss = _right(copies, X, y, lr)\n    params.update(copies)\n    return loss\n")
+    score, text = grade(with_cells(solution_ns, {"train_step": rebinding}))["test_train_step"]
+    assert score == POINTS["test_train_step"], text
+    returns_dict = ("_right = train_step\n"
+                    "def train_step(params, X, y, lr):\n    _right(params, X, y, lr)\n    return params\n")
+    score, text = grade(with_cells(solution_ns, {"train_step": returns_dict}))["test_train_step"]
+    assert score == 0.0 and "returned a dict" in text, text

@@ -1,0 +1,142 @@
+"""The grade cells of lesson 06 run by the trusted checker (grader.checks.lesson06) against local students.
+
+The solution scores full points with two seeds; the blank lesson scores 0; each
+planted bug of bugs.json loses exactly its grade cells' points (with its hint);
+one more wrong answer per exercise loses points.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+from grader.checker import grade_sources, namespace_from_notebook, run_grade_source
+from grader.checks.student import local_student
+
+LESSON = Path(__file__).resolve().parents[1] / "solutions" / "06_vanishing_gradients"
+NOTEBOOK = LESSON / "06_vanishing_gradients.ipynb"
+NB = json.loads(NOTEBOOK.read_text())
+SOURCES = grade_sources(NB)
+POINTS = {c["metadata"]["nbgrader"]["grade_id"]: float(c["metadata"]["nbgrader"]["points"])
+          for c in NB["cells"] if c["cell_type"] == "code" and c["metadata"].get("nbgrader", {}).get("grade")}
+SOLUTIONS = {c["metadata"]["nbgrader"]["grade_id"]: "".join(c["source"])
+             for c in NB["cells"] if c["cell_type"] == "code" and c["metadata"].get("nbgrader", {}).get("solution")}
+BUGS = json.loads((LESSON / "bugs.json").read_text())
+
+#: The hint each planted bug must produce (the old grade cells had one for every bug).
+BUG_HINTS = {
+    "layer_grad_norms": "names ending in 'b' are biases",
+    "first_last_ratio": "the ratio is inverted",
+    "initialisations": "the variance came out as the square of the",
+    "saturated_fraction": "the derivative was taken at the output",
+}
+
+#: Wrong answers that bugs.json does not plant: (exercise, find, replace, expected hint or "").
+OTHER_WRONG = [
+    ("layer_grad_norms", "    model.zero_grad()                                  # forget", "    pass  # forget",
+     "the stale gradients were not cleared"),
+    ("first_last_ratio", "first = float(np.linalg.norm(weight_grads[0]))", "first = float(np.linalg.norm(weight_grads[1]))", ""),
+    ("initialisations", "return normal_init(d_in, d_out, 2.0 / (d_in + d_out), rng)",
+     "return normal_init(d_in, d_out, 1.0 / (d_in + d_out), rng)", "the factor 2 is missing"),
+    ("initialisations", "return rng.standard_normal((d_in, d_out)) * np.sqrt(variance)",
+     "return np.random.standard_normal((d_in, d_out)) * np.sqrt(variance)",
+     "different matrices"),
+    ("saturated_fraction", "slopes < threshold", "slopes >= threshold", "NOT saturated"),
+    ("saturated_fraction", 'raise ValueError("saturated_fraction: the model has no Tanh or Sigmoid layer")',
+     "return 0.0", "expected a ValueError"),
+]
+
+
+@pytest.fixture(scope="module")
+def solution_ns() -> dict:
+    return namespace_from_notebook(NOTEBOOK)
+
+
+def _with_cell(ns: dict, exercise: str, source: str) -> dict:
+    patched = dict(ns)
+    exec(compile(source, f"<cell {exercise}>", "exec"), patched)  # noqa: S102 - the notebook's own cell
+    return patched
+
+
+def _patched(ns: dict, exercise: str, find: str, replace: str) -> dict:
+    source = SOLUTIONS[exercise]
+    assert source.count(find) == 1, (exercise, find)
+    return _with_cell(ns, exercise, source.replace(find, replace))
+
+
+def _grade(ns: dict, grade_id: str, seed: int | None = 12345) -> tuple[float, str]:
+    outputs, value = run_grade_source(SOURCES[grade_id], local_student(ns), seed=seed)
+    assert not any(o.get("output_type") == "error" for o in outputs), outputs
+    text = "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream")
+    assert type(value) is float, value
+    return value, text
+
+
+def test_grade_cells_are_ported():
+    assert set(SOURCES) == {"test_layer_grad_norms", "test_first_last_ratio", "test_initialisations", "test_saturated_fraction"}
+    for src in SOURCES.values():
+        assert src.rstrip().splitlines()[-1] == "cases.score()"
+        assert "from grader.checks import lesson06" in src
+        assert "### BEGIN HIDDEN TESTS" in src and "### END HIDDEN TESTS" in src
+    for cell in NB["cells"]:
+        if cell["cell_type"] == "code" and not cell["metadata"].get("nbgrader", {}).get("grade"):
+            assert "grader" not in "".join(line for line in cell["source"] if "import" in line)
+
+
+@pytest.mark.parametrize("seed", [None, 12345])
+def test_solution_scores_full_points(solution_ns, seed):
+    for gid in SOURCES:
+        score, text = _grade(solution_ns, gid, seed)
+        assert score == POINTS[gid], text
+
+
+def test_blank_lesson_scores_zero(solution_ns):
+    blank = dict(solution_ns)
+    pattern = re.compile(r"^([ \t]*)### BEGIN SOLUTION\n.*?^[ \t]*### END SOLUTION\n?", re.DOTALL | re.MULTILINE)
+    for exercise, source in SOLUTIONS.items():
+        stub = pattern.sub(lambda m: f"{m.group(1)}# YOUR CODE HERE\n{m.group(1)}raise NotImplementedError()\n", source)
+        assert "BEGIN SOLUTION" not in stub
+        exec(compile(stub, f"<cell {exercise}>", "exec"), blank)  # noqa: S102 - the notebook's own cell
+    for gid in SOURCES:
+        score, text = _grade(blank, gid)
+        assert score == 0.0, text
+        assert "not implemented yet" in text
+
+
+@pytest.mark.parametrize("bug", BUGS, ids=[b["exercise"] for b in BUGS])
+def test_planted_bug_loses_exactly_its_cells(solution_ns, bug):
+    ns = _patched(solution_ns, bug["exercise"], bug["find"], bug["replace"])
+    for gid in SOURCES:
+        score, text = _grade(ns, gid)
+        if gid in bug["grade_ids"]:
+            assert score < POINTS[gid], text
+            assert bug["quantity"] in text, text
+            assert BUG_HINTS[bug["exercise"]] in text, text
+        else:
+            assert score == POINTS[gid], (gid, text)
+
+
+@pytest.mark.parametrize("exercise, find, replace, hint", OTHER_WRONG, ids=[w[0] + "-" + w[2][:20] for w in OTHER_WRONG])
+def test_other_wrong_answer_loses_points(solution_ns, exercise, find, replace, hint):
+    ns = _patched(solution_ns, exercise, find, replace)
+    score, text = _grade(ns, "test_" + exercise)
+    assert score < POINTS["test_" + exercise], text
+    assert hint in text, text
+
+
+def test_dict_subclass_is_read(solution_ns):
+    ns = _patched(solution_ns, "layer_grad_norms", "    return result\n",
+                  "    import collections\n    return collections.OrderedDict(result)\n")
+    score, text = _grade(ns, "test_layer_grad_norms")
+    assert score == POINTS["test_layer_grad_norms"], text
+
+
+def test_list_instead_of_dict_is_refused(solution_ns):
+    ns = _patched(solution_ns, "layer_grad_norms", "    return result\n", "    return list(result.values())\n")
+    score, text = _grade(ns, "test_layer_grad_norms")
+    assert score == 0.0 and "expected a dict" in text, text
