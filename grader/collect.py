@@ -16,7 +16,10 @@ collecting goes on.
 """
 from __future__ import annotations
 
+import errno
 import json
+import os
+import stat
 import re
 import zipfile
 from dataclasses import dataclass, field
@@ -99,13 +102,21 @@ class _Collector:
         for entry in sorted(folder.iterdir()):
             if entry.name in JUNK or entry.name.startswith("."):
                 continue
+            if entry.is_symlink() or not (entry.is_dir() or entry.is_file()):
+                self.report.problems.append((str(entry), "a symbolic link or special file: not followed"))
+                continue
             if entry.is_dir():
                 if entry.name not in self.lessons:
                     self.report.problems.append((str(entry), self._unknown_lesson(entry.name)))
                     continue
                 self.lesson_folder(student, entry)
             elif entry.suffix == ".ipynb" and entry.stem in self.lessons:
-                self.place(student, entry.stem, entry.read_bytes(), str(entry))
+                try:
+                    data = read_regular(entry, MAX_NOTEBOOK_BYTES)
+                except OSError as exc:
+                    self.report.problems.append((str(entry), str(exc)))
+                    continue
+                self.place(student, entry.stem, data, str(entry))
             elif entry.suffix == ".ipynb":
                 self.report.problems.append((str(entry), self._unknown_lesson(entry.stem)))
             else:
@@ -114,9 +125,15 @@ class _Collector:
     def lesson_folder(self, student: str, folder: Path) -> None:
         lesson = folder.name
         expected = folder / f"{lesson}.ipynb"
-        timestamp = (folder / "timestamp.txt").read_bytes() if (folder / "timestamp.txt").is_file() else None
+        try:
+            timestamp = read_regular(folder / "timestamp.txt", 4096) if (folder / "timestamp.txt").exists() else None
+        except OSError:
+            timestamp = None
         for entry in sorted(folder.rglob("*")):
-            if any(part in JUNK for part in entry.relative_to(folder).parts) or entry.is_dir():
+            if any(part in JUNK for part in entry.relative_to(folder).parts) or _is_real_dir(entry):
+                continue
+            if entry.is_symlink():
+                self.report.problems.append((str(entry), "a symbolic link: not followed"))
                 continue
             if entry == expected or entry.name == "timestamp.txt":
                 continue
@@ -124,11 +141,13 @@ class _Collector:
                 self.report.problems.append((str(entry), f"wrong file name (expected {lesson}.ipynb)"))
             else:
                 self.report.problems.append((str(entry), "not a notebook"))
-        if expected.is_file():
-            if expected.stat().st_size > MAX_NOTEBOOK_BYTES:
-                self.report.problems.append((str(expected), f"larger than {MAX_NOTEBOOK_BYTES >> 20} MiB"))
+        if expected.is_file() and not expected.is_symlink():
+            try:
+                data = read_regular(expected, MAX_NOTEBOOK_BYTES)
+            except OSError as exc:
+                self.report.problems.append((str(expected), str(exc)))
             else:
-                self.place(student, lesson, expected.read_bytes(), str(expected), timestamp)
+                self.place(student, lesson, data, str(expected), timestamp)
         elif not any(p.suffix == ".ipynb" for p in folder.rglob("*")):
             self.report.problems.append((str(folder), f"no notebook (expected {lesson}.ipynb)"))
 
@@ -138,6 +157,8 @@ class _Collector:
             self.report.problems.append((str(path), "cannot tell the student id from the file name"))
             return
         try:
+            if path.is_symlink() or not path.is_file():
+                raise OSError("a symbolic link or special file: not followed")
             archive = zipfile.ZipFile(path)
         except (zipfile.BadZipFile, OSError) as exc:
             self.report.problems.append((str(path), f"not a valid zip file ({exc})"))
@@ -177,6 +198,31 @@ class _Collector:
                 self.place(student, lesson, data, where, stamps.get(lesson))
 
 
+class NotRegularFile(OSError):
+    """A submitted path that is a symlink, a device, a fifo or a socket: never read."""
+
+
+def read_regular(path: Path, limit: int | None = None) -> bytes:
+    """The bytes of ``path`` if it is a regular file (a symlink is not followed; nothing else is opened)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise NotRegularFile(f"{path} is a symbolic link: not followed") from None
+        raise
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise NotRegularFile(f"{path} is not a regular file")
+        if limit is not None and st.st_size > limit:
+            raise NotRegularFile(f"{path} is larger than {limit >> 20} MiB")
+        return f.read()
+
+
+def _is_real_dir(path: Path) -> bool:
+    return path.is_dir() and not path.is_symlink()
+
+
 def collect(source: Path | str, course_root: Path | str, lessons: list[str]) -> CollectReport:
     """Collect every submission under ``source`` into ``course_root`` (see the module doc)."""
     src = Path(source)
@@ -189,6 +235,9 @@ def collect(source: Path | str, course_root: Path | str, lessons: list[str]) -> 
         return collector.report
     for entry in sorted(src.iterdir()):
         if entry.name in JUNK or entry.name.startswith("."):
+            continue
+        if entry.is_symlink():
+            collector.report.problems.append((str(entry), "a symbolic link: not followed"))
             continue
         if entry.is_dir():
             collector.student_folder(entry)

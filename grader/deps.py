@@ -10,7 +10,9 @@ included) scores 0, every other grade cell scores full.
 from __future__ import annotations
 
 import ast
+import functools
 import re
+from pathlib import Path
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -63,6 +65,53 @@ def used_names(source: str) -> set[str]:
     return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
 
 
+_CHECKS_DIR = Path(__file__).resolve().parent / "checks"
+
+
+@functools.lru_cache(maxsize=None)
+def _module_functions(module: str) -> dict[str, ast.AST]:
+    path = _CHECKS_DIR / f"{module}.py"
+    if not path.is_file():
+        return {}
+    tree = ast.parse(path.read_text())
+    return {n.name: n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+
+
+def _student_names_of(module: str, factory: str) -> set[str]:
+    """Names the check ``module.factory`` may ask of the student (``S.call("name")``...): the identifier-like
+    strings of the factory and of the module's own functions it calls."""
+    functions = _module_functions(module)
+    seen, todo, names = set(), [factory], set()
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in functions:
+            continue
+        seen.add(name)
+        for node in ast.walk(functions[name]):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+                todo.append(node.func.id)
+            # a name may reach S.call through a variable: every identifier-like string of the check counts
+            # (only names that unanswered solution cells define matter to the caller)
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.isidentifier():
+                names.add(node.value)
+    return names
+
+
+def check_names(source: str) -> set[str]:
+    """Student names a grade cell's checks use: those of each ``grader.checks.<module>.<factory>(...)`` it calls."""
+    tree = _parse(source)
+    if tree is None:
+        return set()
+    modules = {(a.asname or a.name): a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
+               and n.module == "grader.checks" for a in n.names}
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                and isinstance(node.func.value, ast.Name) and node.func.value.id in modules:
+            names |= _student_names_of(modules[node.func.value.id], node.func.attr)
+    return names
+
+
 def failing_grade_cells(source_nb, unanswered: set[str]) -> set[str]:
     """Grade ids that score 0 when the solution cells ``unanswered`` keep their stub."""
     broken: set[str] = set()
@@ -76,7 +125,8 @@ def failing_grade_cells(source_nb, unanswered: set[str]) -> set[str]:
         if meta.get("solution") and gid in unanswered:
             broken |= defined_names(source)
             continue
-        uses_broken = bool(used_names(source) & broken)
+        used = used_names(source) | (check_names(source) if meta.get("grade") else set())
+        uses_broken = bool(used & broken)
         if meta.get("grade") and uses_broken:
             failing.add(gid)
         if uses_broken:

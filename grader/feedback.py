@@ -140,6 +140,8 @@ def _render(root: Path, items: list[tuple[str, str]]) -> tuple[list[tuple[str, s
     cfg.CourseDirectory.root = str(root)
     cfg.GenerateFeedback.preprocessors = [StripHiddenTests, GetGrades, CSSHTMLHeaderPreprocessor]
     cfg.GenerateFeedback.force = True
+    # a student's outputs and markdown are data: no <script>, no on*= handlers, no javascript: links
+    cfg.HTMLExporter.sanitize_html = True
     coursedir = CourseDirectory(config=cfg)
     converter = GenerateFeedback(coursedir=coursedir, config=cfg)
     capture = _Capture()

@@ -9,7 +9,6 @@ code               meaning
 kernel-died        the kernel died in a cell; the cells after it did not run
 notebook-timeout   the whole-notebook time limit was reached; the kernel was stopped
 cell-timeout       a cell was interrupted at the per-cell time limit
-delegation         a graded function only calls course_lib's reference: 0 for it
 repaired           a grade cell, its points or id, or the kernelspec were
                    changed or deleted and restored from the lesson's source
 renamed            the notebook had another name and was graded as the lesson's
@@ -18,7 +17,7 @@ too-large          the file is over the size limit: 0 points, not opened
 missing            no notebook in the submitted folder: 0 points
 output-truncated   a cell printed more than the output limit; the rest was cut
 stderr             a grade cell wrote to stderr; kept as text, not counted as an error
-tampering          the kernel's hardening saw a cell change the grader or the kernel
+tampering          a grade cell run in the kernel (plain nbgrader mode) forged a result
 processes-killed   processes the kernel left behind were killed after the notebook
 sandbox            the sandbox could not be set up (the notebook was not run)
 =================  ==========================================================
@@ -30,7 +29,7 @@ preprocessors and the worker add to it.
 from __future__ import annotations
 
 CODES = (
-    "kernel-died", "notebook-timeout", "cell-timeout", "delegation", "repaired", "renamed",
+    "kernel-died", "notebook-timeout", "cell-timeout", "repaired", "renamed",
     "unreadable", "too-large", "missing", "output-truncated", "stderr", "tampering",
     "processes-killed", "sandbox",
 )

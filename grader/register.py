@@ -75,8 +75,8 @@ def register(course_root: Path | str, solutions_dir: Path | str = DEFAULT_SOLUTI
 def environment_hash(lesson: Lesson) -> str:
     """A hash of everything besides the submission that decides its grade.
 
-    The lesson's source folder, ``course_lib``, the check helpers, the
-    grader modules that decide scores (hardening, delegation, intake,
+    The lesson's source folder, ``course_lib``, the checks, the grader
+    modules that decide scores (protocol, checker, isolation, intake,
     execution, output rules) and the nbgrader configuration: when any of them
     changes, submissions are regraded.
     """
@@ -84,8 +84,9 @@ def environment_hash(lesson: Lesson) -> str:
     h.update(sha256_tree(lesson.folder, _IGNORE).encode())
     for path in sorted((REPO_ROOT / "course_lib").glob("*.py")):
         h.update(path.name.encode() + sha256_file(path).encode())
-    grading = ("checks.py", "hardening.py", "delegation.py", "intake.py", "execute.py", "grade_outputs.py")
-    for path in (*(REPO_ROOT / "grader" / name for name in grading), GRADER_CONFIG):
+    grading = ("protocol.py", "checker.py", "isolation.py", "intake.py", "execute.py", "grade_outputs.py")
+    checks = sorted((REPO_ROOT / "grader" / "checks").glob("*.py"))
+    for path in (*(REPO_ROOT / "grader" / name for name in grading), *checks, GRADER_CONFIG):
         if path.exists():
             h.update(path.name.encode() + sha256_file(path).encode())
     return h.hexdigest()

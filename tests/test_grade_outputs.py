@@ -66,21 +66,6 @@ def test_a_second_result_in_a_grade_cell_is_a_forgery_and_scores_0():
     assert lines and lines[0].startswith("tampering: grade cell test_x produced 2 results")
 
 
-def test_a_check_that_saw_tampering_is_listed():
-    text = "x: 0 of 4 points: the code under test changed the grader while it was being checked (np.allclose)\n"
-    cell = _grade_cell([new_output("stream", name="stdout", text=text), _result(0.0)])
-    _, lines = _run(cell)
-    assert [line.partition(":")[0] for line in lines] == ["tampering"]
-
-
-def test_tampering_detected_by_the_kernel_is_listed_for_any_cell():
-    cell = new_code_cell("x = 1", outputs=[new_output("error", ename="TamperingDetected",
-                                                      evalue="an earlier cell changed run_cell", traceback=[])])
-    _, lines = _run(cell)
-    assert lines == ["tampering: cell 0: an earlier cell changed run_cell"]
-
-
-@pytest.mark.parametrize("grade", [False, True])
 def test_floods_are_cut_with_a_marker_and_the_grade_is_kept(grade):
     flood = "\n".join(map(str, range(50_000))) + "\n"
     outputs = [new_output("stream", name="stdout", text=flood), _result(2.0)]

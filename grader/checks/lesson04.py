@@ -295,7 +295,8 @@ class _FixedLeaves:
         self._module = S.lib("course_lib.modules.Module")
         self._caller = S.lib("operator.methodcaller")
         self.twin = self._twin(spec, gen)
-        self._inputs = self._record_inputs(self.twin, X, [])
+        self._inputs: list = []
+        self._record_inputs(self.twin, X, self._inputs)
         self._next = 0
         self.net = self._build(spec)
 
@@ -373,18 +374,23 @@ def sequential(points: float) -> Cases:
         B = batch
         d_out = twin.forward(np.zeros((1, d_in))).shape[1]
         G = random_array(gen, (B, d_out), min_abs=0.1)
-        assert_close("Sequential.forward output", tree.net.method("forward", X.copy()), twin.forward(X), batch_size=B)
-        try:
-            grad_input = tree.net.method("backward", G.copy())
-        except StudentError as exc:
-            if exc.type_name == "NotImplementedError":
-                raise
-            where = f" ({exc.where})" if exc.where else ""
-            raise AssertionError(f"Sequential.backward(grad_output of shape {G.shape}) raised "
-                                 f"{exc.type_name}: {exc.message}{where}. {ORDER_HINT}") from None
+        assert_close("Sequential.forward output", _run(tree.net, "forward", X, "X"), twin.forward(X), batch_size=B)
+        grad_input = _run(tree.net, "backward", G, "grad_output", ORDER_HINT)
         assert_gradient("Sequential.backward grad_input", grad_input, numeric_vjp(twin.forward, X, G), batch_size=B)
 
     return Cases("Sequential", points, check)
+
+
+def _run(net: Handle, method: str, A: np.ndarray, arg: str, hint: str = "") -> Any:
+    """``net.method(A)``; an error of the student's code (other than NotImplementedError) becomes a failure naming the call."""
+    try:
+        return net.method(method, A.copy())
+    except StudentError as exc:
+        if exc.type_name == "NotImplementedError":
+            raise
+        where = f" ({exc.where})" if exc.where else ""
+        raise AssertionError(f"Sequential.{method}({arg} of shape {A.shape}) raised "
+                             f"{exc.type_name}: {exc.message}{where}. {hint}".rstrip()) from None
 
 
 def _first_width(spec: list) -> int:

@@ -56,6 +56,7 @@ from course_lib.gradcheck import relative_error as reference_relative_error
 from . import (
     Cases,
     Handle,
+    StudentError,
     array_equal,
     assert_close,
     assert_true,
@@ -137,6 +138,23 @@ def _true_gradients(net, loss, X: np.ndarray, y: np.ndarray, eps: float = 1e-6) 
     """Central differences of the loss of ``net`` with respect to every parameter (in place, restored)."""
     return {name: _central_differences(lambda _: loss.forward(net.forward(X), y), p, eps)
             for name, p in net.named_parameters()}
+
+
+def _collection(value: object, name: str, limit: int = 1000) -> object:
+    """A student's set (or other non-plain collection, reached as a handle) as a list of its items.
+
+    Plain lists and tuples come back as they are; a handle is read through
+    ``len()`` and its iterator, at most ``limit`` items.
+    """
+    if not isinstance(value, Handle):
+        return value
+    try:
+        count = value.method("__len__")
+        assert_true(type(count) is int and 0 <= count <= limit, f"{name}: len() gave {count!r}")
+        items = value.method("__iter__")
+        return [items.method("__next__") for _ in range(count)]
+    except StudentError as exc:
+        raise AssertionError(f"{name}: expected a collection of names, got {value.type_name} ({exc.message})") from None
 
 
 def _probe(gen: np.random.Generator, shape: tuple) -> tuple:
@@ -281,9 +299,11 @@ def gradient_check(points: float) -> Cases:
             assert_true(isinstance(mine, dict) and set(mine) >= {"rel_error", "threshold", "passed"},
                         f"gradient_check[{name!r}]: expected a dict with keys rel_error, threshold, passed; got {mine!r}")
             rel_got = to_float(mine["rel_error"], f"gradient_check[{name!r}]['rel_error']")
+            asked = ("" if not np.isnan(rel_got) else " (the relative_error argument was asked about arrays other than "
+                     "backprop's gradient on (X, y) and numerical_gradient's answer)")
             assert_true(abs(rel_got - rel) <= 1e-6 * rel + 1e-13,
                         f"gradient_check[{name!r}] (shape {shape}): rel_error {rel_got:.6e}, expected "
-                        f"{rel:.6e}. Hint: zero the gradients first (the model holds stale ones), "
+                        f"{rel:.6e}{asked}. Hint: zero the gradients first (the model holds stale ones), "
                         "compare the whole tensor with relative_error.")
             if thr is not None:
                 thr_got = to_float(mine["threshold"], f"gradient_check[{name!r}]['threshold']")
@@ -415,7 +435,8 @@ def find_bugs(points: float) -> Cases:
             net_h.method("forward", X_other)
             net_h.method("backward", G)
         dc = stand_in(net, local_loss, X, y, label)
-        return set(to_names(S.call("find_bugs", net_h, loss_h, X, y, directional_check=dc), "find_bugs"))
+        found = S.call("find_bugs", net_h, loss_h, X, y, directional_check=dc)
+        return set(to_names(_collection(found, "find_bugs"), "find_bugs"))
 
     def check(label: str, layers: list, batch: int, expected: Any, swap: Any = None, loss: str = "MSELoss") -> None:
         gen = rng(label + "/data")

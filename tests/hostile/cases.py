@@ -19,9 +19,13 @@ code never ran); every other grade cell earns what the student's functions
 deserve.
 
 ``notes`` are the grader's note codes (``grader/notes.py``) that the case
-must produce; ``allowed`` are codes it may produce besides (a silent
-restore of a monkeypatch may or may not be reported as ``tampering``).  Any
-other code is a failure, and honest students must have no note at all.
+must produce; ``allowed`` are codes it may produce besides.  Any other code
+is a failure, and honest students must have no note at all.  Grade cells run
+in the grader's checker, never in the kernel, and their outputs are written
+by the checker: no submission can produce ``tampering`` (two results in a
+grade cell) or ``stderr`` (a grade cell's stderr) any more, and delegation to
+course_lib is not a note but a failed check (the lesson's course_lib answers
+raise ``ReferenceUnavailable`` in the grading kernel).
 
 Safety interlocks.  A few payloads would damage the machine if the grader
 ran them unconfined as root (fork bomb, ``kill(-1)``, memory bomb, disk
@@ -46,7 +50,6 @@ import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_raw_cell
 
 from grader.course import find_lessons
-from grader.delegation import load_references
 from grader.deps import failing_grade_cells
 from grader.sample_class import LessonData, load_lesson
 from grader.submissions import complete, grade_id, structure, with_bug, with_stubs
@@ -122,7 +125,8 @@ class Context:
         for lesson in find_lessons(self.solutions):
             released = self.course / "lessons" / lesson.name / f"{lesson.name}.ipynb"
             self.lessons[lesson.name] = load_lesson(lesson, released)
-            self.references[lesson.name] = load_references(lesson.folder)
+            refs = lesson.folder / "references.json"
+            self.references[lesson.name] = json.loads(refs.read_text()) if refs.exists() else []
 
     # --- notebooks
     def complete(self, lesson: str):
@@ -716,7 +720,7 @@ def h14_edit_other_student(ctx):
     return ctx.notebook(L02, nb, ctx.full(L02))
 
 
-@case(L02, allowed={"tampering"})
+@case(L02)
 def h15_edit_course_lib(ctx):
     """With the planted mlp_forward bug (no bias), a cell before test_mlp_forward that tries to make the
     reference agree with the bug: append to the installed course_lib (and grader.checks) files, add a
@@ -731,12 +735,18 @@ def h15_edit_course_lib(ctx):
         import sys
 
         import course_lib
-        import grader.checks
+
+        try:
+            import grader.checks
+            CHECKS = [grader.checks.__file__]
+        except ImportError as exc:
+            print(f"grader.checks is not importable here: {exc}")
+            CHECKS = []
 
         @OK@
         PATCH = "\\n\\ndef mlp_forward(*args, **kwargs):\\n    raise SystemExit('course_lib was edited by a student')\\n"
         lib = os.path.dirname(course_lib.__file__)
-        for path in [os.path.join(lib, "mlp.py"), os.path.join(lib, "__init__.py"), grader.checks.__file__]:
+        for path in [os.path.join(lib, "mlp.py"), os.path.join(lib, "__init__.py"), *CHECKS]:
             if os.geteuid() == 0 or os.access(path, os.W_OK):
                 print(@INTERLOCK@ + ": the kernel could write", path, "- not touching it")
                 continue
@@ -854,7 +864,7 @@ def h17_symlinks(ctx):
 
 
 # ================================================================== forging the checks
-@case(L02, allowed={"tampering"})
+@case(L02)
 def h18_patch_allclose(ctx):
     """With the planted mse_loss bug (no 1/2), a cell right before test_mse_loss replacing np.allclose,
     np.isclose and np.array_equal with "always equal".
@@ -872,7 +882,7 @@ def h18_patch_allclose(ctx):
     return ctx.notebook(L02, nb, ctx.minus_bug(L02, "mse_loss"))
 
 
-@case(L02, allowed={"tampering"})
+@case(L02)
 def h19_patch_assert_allclose(ctx):
     """With the planted mse_grad bug (no 1/B), mse_grad itself replaces np.testing.assert_allclose and
     friends with no-ops each time it is called (so while the check runs).
@@ -895,7 +905,7 @@ def h19_patch_assert_allclose(ctx):
     return ctx.notebook(L02, nb, ctx.minus_bug(L02, "mse_grad"))
 
 
-@case(L02, allowed={"tampering"})
+@case(L02)
 def h20_patch_norm(ctx):
     """With the planted mlp_backward bug (grad_b not summed), a cell before test_mlp_backward replacing
     np.linalg.norm, np.abs, np.max and course_lib's relative_error so every difference looks like 0.
@@ -916,14 +926,15 @@ def h20_patch_norm(ctx):
     return ctx.notebook(L02, nb, ctx.minus_bug(L02, "mlp_backward"))
 
 
-@case(L02, allowed={"tampering"})
+@case(L02)
 def h21_patch_checks(ctx):
     """With the planted mlp_forward bug, a cell before test_mlp_forward that rewrites the grader's
     helpers: ``checks.Cases.score``/``run`` (directly and through ``type.__setattr__``), and
     ``assert_close``/``assert_true``/``to_float64`` (as attributes and through the module ``__dict__``).
 
-    The helpers are read-only or restored before the grade cell: the
-    submission loses exactly test_mlp_forward to its bug.
+    grader.checks is not even importable in the kernel (the repository is
+    hidden) and the checks run in the checker: the submission loses exactly
+    test_mlp_forward to its bug.
     """
     nb = insert_before(ctx.bug(L02, "mlp_forward"), "test_mlp_forward", code('''
         from grader import checks
@@ -957,13 +968,13 @@ def h21_patch_checks(ctx):
     return ctx.notebook(L02, nb, ctx.minus_bug(L02, "mlp_forward"))
 
 
-@case(L02, allowed={"tampering"})
+@case(L02)
 def h22_fake_checks_module(ctx):
     """With the planted mse_loss bug, a cell before test_mse_loss that puts a fake ``grader.checks``
     (every case passes, every assertion a no-op) into ``sys.modules`` and onto the ``grader`` package.
 
-    The grade cell must get the real module: the submission loses exactly
-    test_mse_loss to its bug.
+    The checker imports its own grader.checks, never the kernel's: the
+    submission loses exactly test_mse_loss to its bug.
     """
     nb = insert_before(ctx.bug(L02, "mse_loss"), "test_mse_loss", code('''
         import sys
@@ -1001,7 +1012,7 @@ def h22_fake_checks_module(ctx):
     return ctx.notebook(L02, nb, ctx.minus_bug(L02, "mse_loss"))
 
 
-@case(L02, notes={"tampering"}, allowed={"kernel-died"})
+@case(L02, allowed={"kernel-died"})
 def h23_patch_builtins(ctx):
     """With the planted mse_grad bug: a cell before test_mse_grad replaces ``print``, ``round`` and
     ``AssertionError`` in builtins, and mse_grad itself replaces ``builtins.isinstance`` (anything
@@ -1009,9 +1020,9 @@ def h23_patch_builtins(ctx):
     random moments, which made this case flaky) and ``builtins.AssertionError`` each time it is
     called (so while it is being checked).
 
-    The checks bound their builtins at import; a check during which the
-    function changed builtins scores 0 and is reported as tampering.  Either
-    way the submission loses exactly test_mse_grad to its bug.  (The lesson's
+    The checks run in the grader's checker, whose builtins the kernel cannot
+    reach: the submission loses exactly test_mse_grad to its bug, and no note
+    says more.  (The lesson's
     demo cell after the last grade cell calls mse_grad too; the patched
     ``isinstance`` then outlives that cell and may crash the kernel's own
     messaging, hence ``kernel-died`` is allowed: no grade cell comes after it.)
@@ -1142,7 +1153,7 @@ def h25_ndarray_liar(ctx):
     return ctx.notebook(L02, nb, ctx.minus_bug(L02, "mlp_forward"))
 
 
-@case(L02, allowed={"tampering"})
+@case(L02)
 def h26_reseed(ctx):
     """With the planted mse_loss bug, the student guesses that the check draws its inputs from numpy's
     global generator: a cell before test_mse_loss seeds ``np.random`` and ``random`` with 0, pins
@@ -1182,14 +1193,15 @@ def h26_reseed(ctx):
     return ctx.notebook(L02, nb, ctx.minus_bug(L02, "mse_loss"))
 
 
-@case(L02, notes={"delegation"})
+@case(L02)
 def h27_delegation(ctx):
     """The mlp_forward solution cell is ``from course_lib.mlp import mlp_forward``: course_lib's reference
     as the answer.
 
-    Delegation earns nothing for that exercise: full marks minus the grade
-    cells of mlp_forward in references.json; the other exercises are the
-    student's own and keep their points.
+    In the grading kernel course_lib's mlp_forward is a stub that raises
+    ReferenceUnavailable, so test_mlp_forward fails (no note: delegation is
+    decided by running): full marks minus the grade cells of mlp_forward in
+    references.json; the other exercises are the student's own and keep their points.
     """
     nb = ctx.complete(L02)
     nb.cells[_index(nb, "mlp_forward")].source = (
@@ -1197,12 +1209,13 @@ def h27_delegation(ctx):
     return ctx.notebook(L02, nb, ctx.delegated(L02, "mlp_forward"))
 
 
-@case(L04, notes={"delegation"})
+@case(L04)
 def h28_delegation_subclass(ctx):
     """Lesson 04: the SGD solution cell subclasses course_lib's SGD and adds nothing.
 
-    Delegation earns nothing for that exercise: full marks minus the grade
-    cells of sgd in references.json.
+    Every method of the stubbed course_lib SGD raises ReferenceUnavailable in
+    the grading kernel, so test_sgd fails: full marks minus the grade cells of
+    sgd in references.json.
     """
     nb = ctx.complete(L04)
     nb.cells[_index(nb, "sgd")].source = code('''
@@ -1215,14 +1228,14 @@ def h28_delegation_subclass(ctx):
     return ctx.notebook(L04, nb, ctx.delegated(L04, "sgd"))
 
 
-@case(L02, allowed={"tampering"})
+@case(L02)
 def h29_display_formatter(ctx):
     """With the planted mlp_forward bug, a cell before test_mlp_forward registers an IPython text/plain
     printer that shows every float as "full marks" (stock nbgrader gives full points for a result
     that is not a number) and sets ``%precision``.
 
-    Display settings are restored before the grade cell: the submission
-    loses exactly test_mlp_forward to its bug.
+    The grade cell's result is written by the checker, not formatted by the
+    kernel: the submission loses exactly test_mlp_forward to its bug.
     """
     nb = insert_before(ctx.bug(L02, "mlp_forward"), "test_mlp_forward", code('''
         ip = get_ipython()
@@ -1233,14 +1246,15 @@ def h29_display_formatter(ctx):
     return ctx.notebook(L02, nb, ctx.minus_bug(L02, "mlp_forward"))
 
 
-@case(L02, notes={"tampering"})
+@case(L02)
 def h30_kernel_hooks(ctx):
     """With the planted mlp_backward bug, a cell right before test_mlp_backward registers IPython hooks:
     pre_execute / pre_run_cell callbacks and an input transformer that print the next cell's source
     (hidden tests), and an AST transformer that rewrites ``cases.score()`` into full points.
 
-    The hardening detects the changed machinery: the submission loses exactly
-    test_mlp_backward (to its bug, and the hooks cannot win it back).
+    The grade cell never runs in the kernel (its source is never sent there):
+    the hooks see only the checker's silent protocol requests and the
+    submission loses exactly test_mlp_backward to its bug.
     """
     nb = insert_before(ctx.bug(L02, "mlp_backward"), "test_mlp_backward", code('''
         import ast
@@ -1443,15 +1457,15 @@ def h45_output_flood_bytes(ctx):
     return ctx.notebook(L02, nb, ctx.full(L02))
 
 
-@case(L02, notes={"stderr"})
+@case(L02)
 def h46_stderr_in_grade_cell(ctx):
     """A complete submission whose mse_loss, each time it is called (so while it is checked), writes
     debugging lines to stderr: through a ``logging`` handler and a saved reference to the notebook's
     stderr stream (both reach the grade cell's output: the checks only redirect ``sys.stderr``), and
     through ``warnings.warn``, ``print(file=sys.stderr)``, ``sys.__stderr__`` and fd 2.
 
-    Stderr in a grade cell is kept as text, not counted as an error: the
-    answer is right, full marks.
+    The grade cell's outputs are written by the checker, so none of these lines
+    reaches test_mse_loss (no ``stderr`` note); the answer is right: full marks.
     """
     nb = append_to(ctx.complete(L02), "mse_loss", '''
         import logging
@@ -1478,7 +1492,7 @@ def h46_stderr_in_grade_cell(ctx):
     return ctx.notebook(L02, nb, ctx.full(L02))
 
 
-@case(L02, allowed={"stderr", "output-truncated"})
+@case(L02, allowed={"output-truncated"})
 def h47_stderr_thread(ctx):
     """A complete submission that starts a background thread writing a line to the notebook's stderr
     stream every 50 ms for the rest of the notebook, so it lands in whichever cell runs (grade cells

@@ -1,0 +1,171 @@
+"""The trusted-checker grade cells of lesson 01 (grader.checks.lesson01) against the solution, blanks and bugs."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from grader.checker import grade_sources, namespace_from_notebook, run_grade_source
+from grader.checks.student import local_student
+from grader.regions import strip_regions
+
+LESSON = Path(__file__).resolve().parents[1] / "solutions" / "01_scalar_backprop"
+NOTEBOOK = LESSON / "01_scalar_backprop.ipynb"
+NB = json.loads(NOTEBOOK.read_text())
+SOURCES = grade_sources(NB)
+POINTS = {c["metadata"]["nbgrader"]["grade_id"]: c["metadata"]["nbgrader"]["points"]
+          for c in NB["cells"] if c["metadata"].get("nbgrader", {}).get("grade")}
+BUGS = json.loads((LESSON / "bugs.json").read_text())
+#: The hint the old grade cell printed for each planted bug (by exercise).
+BUG_HINTS = {
+    "chain": "derivative taken at the output a_l instead of the input z_l",
+    "worked_gradients": "off by a factor 1/2",
+    "node_ops": "overwritten (=) instead of accumulated (+=)",
+    "node_backward": "reverse topological order",
+}
+
+
+def _solution_source(grade_id: str) -> str:
+    for cell in NB["cells"]:
+        if cell["metadata"].get("nbgrader", {}).get("grade_id") == grade_id:
+            return "".join(cell["source"])
+    raise KeyError(grade_id)
+
+
+def _grade(ns: dict, grade_id: str, seed: int | None = 12345) -> tuple[float, str]:
+    outputs, value = run_grade_source(SOURCES[grade_id], local_student(ns), seed=seed)
+    text = "".join(o.get("text", "") + o.get("evalue", "") for o in outputs)
+    assert not any(o["output_type"] == "error" for o in outputs), text
+    return float(value), text
+
+
+@pytest.fixture(scope="module")
+def solution_ns() -> dict:
+    return namespace_from_notebook(NOTEBOOK)
+
+
+@pytest.fixture(scope="module")
+def blank_ns(tmp_path_factory) -> dict:
+    """The released-style notebook: every solution region replaced by ``raise NotImplementedError()``."""
+    nb = json.loads(NOTEBOOK.read_text())
+    for cell in nb["cells"]:
+        if cell["metadata"].get("nbgrader", {}).get("solution"):
+            src = strip_regions("".join(cell["source"]), "### BEGIN SOLUTION", "### END SOLUTION",
+                                "raise NotImplementedError()")
+            cell["source"] = src.splitlines(keepends=True)
+    path = tmp_path_factory.mktemp("blank") / NOTEBOOK.name
+    path.write_text(json.dumps(nb))
+    return namespace_from_notebook(path)
+
+
+def _patched(ns: dict, grade_id: str, find: str, replace: str) -> dict:
+    """A copy of ``ns`` with the solution cell ``grade_id`` re-executed with ``find`` replaced."""
+    src = _solution_source(grade_id)
+    assert src.count(find) == 1, find
+    out = dict(ns)
+    exec(compile(src.replace(find, replace), f"<cell {grade_id}>", "exec"), out)  # noqa: S102 - the notebook's own cell
+    return out
+
+
+@pytest.mark.parametrize("seed", [None, 12345])
+@pytest.mark.parametrize("grade_id", sorted(SOURCES))
+def test_solution_scores_full(solution_ns, grade_id, seed):
+    score, text = _grade(solution_ns, grade_id, seed)
+    assert score == POINTS[grade_id], text
+    assert "FAIL" not in text
+
+
+@pytest.mark.parametrize("grade_id", sorted(SOURCES))
+def test_blank_scores_zero(blank_ns, grade_id):
+    score, text = _grade(blank_ns, grade_id)
+    assert score == 0.0, text
+    assert "not implemented yet" in text
+
+
+@pytest.mark.parametrize("bug", BUGS, ids=[b["exercise"] for b in BUGS])
+def test_planted_bug_costs_only_its_cells(solution_ns, bug):
+    ns = _patched(solution_ns, bug["exercise"], bug["find"], bug["replace"])
+    for grade_id in SOURCES:
+        score, text = _grade(ns, grade_id)
+        if grade_id in bug["grade_ids"]:
+            assert score < POINTS[grade_id], text
+            assert bug["quantity"] in text, text
+            assert BUG_HINTS[bug["exercise"]] in text, text
+        else:
+            assert score == POINTS[grade_id], (grade_id, text)
+
+
+# one wrong answer per exercise, in a style bugs.json does not plant
+WRONG = [
+    ("chain", "grad_a = delta * float(ws[l - 1])", "grad_a = delta", "test_chain", "grad_ws"),
+    ("worked_gradients", "return grad_W, grad_V", "return grad_W.T, grad_V", "test_worked_gradients",
+     "transposed"),
+    ("node_ops", "self.grad += other.data * out.grad\n            other.grad += self.data * out.grad",
+     "self.grad += self.data * out.grad\n            other.grad += other.data * out.grad", "test_node_ops",
+     "swapped"),
+]
+
+
+@pytest.mark.parametrize("exercise, find, replace, grade_id, expect", WRONG, ids=[w[0] for w in WRONG])
+def test_wrong_answer_loses_points(solution_ns, exercise, find, replace, grade_id, expect):
+    ns = _patched(solution_ns, exercise, find, replace)
+    score, text = _grade(ns, grade_id)
+    assert score < POINTS[grade_id], text
+    assert expect in text, text
+
+
+RECURSIVE_SORT = '''
+def topological_order(root):
+    out, seen = [], set()
+    def visit(node):
+        if id(node) not in seen:
+            seen.add(id(node))
+            for child in node._prev:
+                visit(child)
+            out.append(node)
+    visit(root)
+    return out
+'''
+
+NAIVE_RECURSION = '''
+def node_backward(root):
+    root.grad = 1.0
+    def push(node):
+        node._backward()
+        for child in node._prev:
+            push(child)
+    push(root)
+'''
+
+BAD_ORDER = '''
+def topological_order(root):
+    order, seen, todo = [], set(), [root]
+    while todo:
+        node = todo.pop()
+        if id(node) not in seen:
+            seen.add(id(node))
+            order.append(node)
+            todo.extend(node._prev)
+    return order[::-1]
+'''
+
+
+@pytest.mark.parametrize("code, expect", [(RECURSIVE_SORT, "RecursionError"), (NAIVE_RECURSION, "more than once"),
+                                          (BAD_ORDER, "topological_order")],
+                         ids=["recursive-sort", "naive-recursion", "preorder"])
+def test_wrong_backward_loses_points(solution_ns, code, expect):
+    ns = dict(solution_ns)  # the solution cell again (its functions see the copy's globals), then the wrong one
+    exec(compile(_solution_source("node_backward") + "\n" + code, "<cell node_backward>", "exec"), ns)  # noqa: S102
+    score, text = _grade(ns, "test_node_backward")
+    assert score < POINTS["test_node_backward"], text
+    assert expect in text, text
+    for other in ("test_node_ops", "test_chain"):
+        assert _grade(ns, other)[0] == POINTS[other]
+
+
+def test_node_backward_ignores_the_students_local_rules(solution_ns):
+    """Exercise 4 is graded with correct local rules, whatever the student's Node computes."""
+    ns = _patched(solution_ns, "node_ops", "self.grad += 2.0 * self.data * out.grad", "self.grad += 0.0")
+    assert _grade(ns, "test_node_ops")[0] < POINTS["test_node_ops"]
+    assert _grade(ns, "test_node_backward")[0] == POINTS["test_node_backward"]

@@ -1,0 +1,231 @@
+"""The grade cells of lesson 04 (modules), run by the trusted checker against a local student.
+
+The solution scores full points with two seeds; the unanswered notebook scores 0; every planted bug of
+bugs.json costs points in exactly its grade cells (with its hint); one more wrong answer per exercise
+costs points too.
+"""
+from __future__ import annotations
+
+import json
+import linecache
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from grader.checker import grade_sources, namespace_from_notebook, run_grade_source
+from grader.checks.student import local_student
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+ROOT = Path(__file__).resolve().parents[1]
+LESSON = ROOT / "solutions" / "04_modules"
+NOTEBOOK = LESSON / "04_modules.ipynb"
+LAST_GRADE_CELL = "test_sgd"  # the exercises and their checks end here; the training demos follow
+
+HINTS = {  # bug index in bugs.json -> a hint the old grade cell gave for it
+    0: "the bias b is missing from the forward pass",
+    1: "derivative taken at the output a instead of the input z",
+    2: "from the last layer to the first",
+    3: "the prefix of the outer container(s) is lost",
+    4: "the parameter did not change",
+}
+
+OTHER_BUGS = [  # (exercise, find, replace, grade cell, text expected in the report)
+    ("linear", "self.grad_W += self.X.T @ grad_output", "self.grad_W = self.X.T @ grad_output", "test_linear",
+     "grad_W is overwritten (=) instead of accumulated (+=)"),
+    ("tanh", "return grad_output * (1.0 - np.tanh(self.z) ** 2)", "return grad_output * (1.0 - self.z ** 2)", "test_tanh",
+     "1 - z^2 is not the derivative of tanh"),
+    ("sequential", "            X = layer.forward(X)\n", "            layer.forward(X)\n", "test_sequential",
+     "Sequential.forward(X of shape"),
+    ("named_parameters", 'out.extend(layer.named_parameters(prefix + str(i) + "."))',
+     'out.extend((n, p.copy()) for n, p in layer.named_parameters(prefix + str(i) + "."))', "test_named_parameters",
+     "expected the module's own array (not a copy)"),
+    ("sgd", "p -= self.lr * g", "p += self.lr * g", "test_sgd", "the step went uphill"),
+]
+
+_SOLUTION = re.compile(r"^([ \t]*)### BEGIN SOLUTION\n.*?^[ \t]*### END SOLUTION\n?", re.DOTALL | re.MULTILINE)
+
+
+def _prime_linecache(nb: dict) -> None:
+    """namespace_from_notebook names its cells "<cell >": let inspect.getsource of the coupled demo find its source."""
+    for cell in nb["cells"]:
+        src = "".join(cell["source"])
+        if "def coupled_bprop" in src:
+            linecache.cache["<cell >"] = (len(src), None, src.splitlines(True), "<cell >")
+
+
+def _namespace(nb: dict, tmp_path: Path, name: str) -> dict:
+    """The namespace of ``nb`` (written to tmp_path) up to its last grade cell (grade cells skipped)."""
+    path = tmp_path / f"{name}.ipynb"
+    path.write_text(json.dumps(nb))
+    _prime_linecache(nb)
+    return namespace_from_notebook(path, stop_at=LAST_GRADE_CELL)
+
+
+def _solution_cell(nb: dict, exercise: str) -> dict:
+    for cell in nb["cells"]:
+        if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == exercise:
+            return cell
+    raise KeyError(exercise)
+
+
+def _patched(nb: dict, exercise: str, find: str, replace: str) -> dict:
+    nb = json.loads(json.dumps(nb))
+    cell = _solution_cell(nb, exercise)
+    src = "".join(cell["source"])
+    assert src.count(find) == 1, f"{find!r} must occur once in cell {exercise}"
+    cell["source"] = src.replace(find, replace)
+    return nb
+
+
+def _grade_all(ns: dict, sources: dict, seed: int | None = 7) -> dict:
+    out = {}
+    for gid, src in sources.items():
+        outputs, value = run_grade_source(src, local_student(ns), seed=seed)
+        text = "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream")
+        errors = [o for o in outputs if o.get("output_type") == "error"]
+        assert not errors, f"{gid}: the cell raised {errors}"
+        out[gid] = (value, text)
+    return out
+
+
+@pytest.fixture(scope="module")
+def nb() -> dict:
+    return json.loads(NOTEBOOK.read_text())
+
+
+@pytest.fixture(scope="module")
+def sources(nb) -> dict:
+    return grade_sources(nb)
+
+
+@pytest.fixture(scope="module")
+def points(nb) -> dict:
+    return {c["metadata"]["nbgrader"]["grade_id"]: c["metadata"]["nbgrader"]["points"] for c in nb["cells"]
+            if c.get("metadata", {}).get("nbgrader", {}).get("grade") and not c["metadata"]["nbgrader"].get("solution")}
+
+
+@pytest.fixture(scope="module")
+def solution_ns(nb) -> dict:
+    _prime_linecache(nb)
+    return namespace_from_notebook(NOTEBOOK)
+
+
+def test_grade_cells_are_in_the_new_form(sources):
+    assert set(sources) == {"test_linear", "test_tanh", "test_sequential", "test_named_parameters", "test_sgd"}
+    for gid, src in sources.items():
+        lines = src.strip().splitlines()
+        assert lines[0].startswith('"""Check that'), gid
+        assert lines[1] == "from grader.checks import lesson04", gid
+        assert lines[-1] == "cases.score()", gid
+        assert "### BEGIN HIDDEN TESTS" in src and "### END HIDDEN TESTS" in src, gid
+
+
+def test_notebook_does_not_import_grader_outside_grade_cells(nb, sources):
+    for cell in nb["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        src = "".join(cell["source"])
+        if src in sources.values():
+            continue
+        assert "import grader" not in src and "from grader" not in src and "checks." not in src, src[:80]
+
+
+@pytest.mark.parametrize("seed", [None, 12345])
+def test_solution_scores_full_points(solution_ns, sources, points, seed):
+    graded = _grade_all(solution_ns, sources, seed=seed)
+    for gid, (value, text) in graded.items():
+        assert value == points[gid], f"{gid}: {value} of {points[gid]}\n{text}"
+        assert isinstance(value, float)
+
+
+def test_unanswered_notebook_scores_zero(nb, sources, tmp_path):
+    blank = json.loads(json.dumps(nb))
+    for cell in blank["cells"]:
+        if cell.get("metadata", {}).get("nbgrader", {}).get("solution"):
+            src = "".join(cell["source"])
+            cell["source"] = _SOLUTION.sub(lambda m: f"{m.group(1)}# YOUR CODE HERE\n{m.group(1)}raise NotImplementedError()\n", src)
+    graded = _grade_all(_namespace(blank, tmp_path, "blank"), sources)
+    for gid, (value, text) in graded.items():
+        assert value == 0.0, f"{gid}: {value}\n{text}"
+        assert "not implemented yet" in text, gid
+
+
+@pytest.mark.parametrize("index", range(5))
+def test_planted_bug_costs_exactly_its_grade_cells(nb, sources, points, tmp_path, index):
+    bugs = json.loads((LESSON / "bugs.json").read_text())
+    bug = bugs[index]
+    ns = _namespace(_patched(nb, bug["exercise"], bug["find"], bug["replace"]), tmp_path, f"bug{index}")
+    graded = _grade_all(ns, sources)
+    for gid, (value, text) in graded.items():
+        if gid in bug["grade_ids"]:
+            assert value < points[gid], f"{gid} kept its points with bug {index}\n{text}"
+            assert bug["quantity"] in text, text
+            assert HINTS[index] in text, text
+        else:
+            assert value == points[gid], f"{gid} lost points with bug {index} (of {bug['grade_ids']})\n{text}"
+
+
+@pytest.mark.parametrize("exercise, find, replace, gid, message", OTHER_BUGS, ids=[b[0] for b in OTHER_BUGS])
+def test_other_wrong_answer_loses_points(nb, sources, points, tmp_path, exercise, find, replace, gid, message):
+    ns = _namespace(_patched(nb, exercise, find, replace), tmp_path, exercise)
+    value, text = _grade_all(ns, {gid: sources[gid]})[gid]
+    assert value < points[gid], text
+    assert message in text, text
+
+
+_AGENT = '''
+import contextlib, io, json, sys
+sys.path.insert(0, sys.argv[1])
+import course_lib
+assert course_lib.__file__.startswith(sys.argv[1]), course_lib.__file__
+from grader.protocol import Agent
+ns = {"__name__": "__main__"}
+with contextlib.redirect_stdout(io.StringIO()):
+    for cell in json.load(open(sys.argv[2]))["cells"]:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if cell["cell_type"] != "code" or "def coupled_bprop" in "".join(cell["source"]):
+            continue
+        if meta.get("grade_id") == "test_sgd":
+            break
+        if not (meta.get("grade") and not meta.get("solution")):
+            exec("".join(cell["source"]), ns)
+agent = Agent(ns)
+print("READY", flush=True)
+for line in sys.stdin:
+    print(agent.respond(line.strip()), flush=True)
+'''
+
+
+def test_solution_scores_full_points_with_the_lessons_references_stubbed(sources, points, tmp_path):
+    """As when graded: the student's process sees course_lib with this lesson's references.json answers raising."""
+    import subprocess
+    import sys
+
+    from grader.checks.student import Student
+    from grader.isolation import references_of, write_stubs
+    from grader.protocol import Peer
+
+    stubs = write_stubs(ROOT / "course_lib", references_of(ROOT / "solutions", "04_modules"), tmp_path / "stubs")
+    (tmp_path / "agent.py").write_text(_AGENT)
+    proc = subprocess.Popen([sys.executable, str(tmp_path / "agent.py"), str(stubs), str(NOTEBOOK)], cwd=ROOT,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "MPLBACKEND": "Agg", "PYTHONPATH": str(ROOT)})
+    try:
+        assert proc.stdout.readline().strip() == "READY"
+
+        def send(request: str) -> str:
+            proc.stdin.write(request + "\n")
+            proc.stdin.flush()
+            return proc.stdout.readline().strip()
+
+        who = Student(Peer(send), where="sandbox")
+        for gid, src in sources.items():
+            outputs, value = run_grade_source(src, who, seed=2024)
+            text = "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream")
+            assert value == points[gid], f"{gid}: {value}\n{text}"
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=30)

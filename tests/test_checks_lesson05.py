@@ -1,0 +1,179 @@
+"""The grade cells of lesson 05 (gradient checking), run by the trusted checker against a local student.
+
+For every grade cell: the solution scores full points (two seeds), a blank
+notebook scores 0, each bug of ``bugs.json`` costs exactly its own grade cells
+points (with its hint in the report), and a wrong answer of another kind loses
+points.  The lesson's own references (``course_lib.gradcheck``) are never
+created in the student's process.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+from grader.checker import grade_sources, namespace_from_notebook, run_grade_source
+from grader.checks.student import local_student
+
+LESSON = Path(__file__).resolve().parents[1] / "solutions" / "05_gradient_check"
+NOTEBOOK = LESSON / "05_gradient_check.ipynb"
+EXERCISES = ["numerical_gradient", "relative_error", "gradient_check", "directional_check", "find_bugs"]
+
+#: a hint the report must show for each bug of bugs.json (the old grade cells gave these)
+BUG_HINTS = {
+    "numerical_gradient": "divided by eps instead of 2 eps",
+    "relative_error": "put the floor under the denominator",
+    "gradient_check": "zero the gradients first",
+    "directional_check": "a relative error of 1/3 means one side is twice the other",
+    "find_bugs": "let loss_fn re-run the forward pass",
+}
+
+#: wrong answers not in bugs.json: exercise -> (find, replace)
+OTHER_BUGS = {
+    "numerical_gradient": ("        x[index] = saved\n        grad[index]", "        grad[index]"),  # x not restored
+    "relative_error": ("return float(np.linalg.norm(a - b) / denominator)",
+                       "return float(np.max(np.abs(a - b) / (np.abs(a) + np.abs(b) + floor)))"),  # per entry
+    "gradient_check": ("16 * U * abs(loss_value)", "0 * U * abs(loss_value)"),  # no noise term
+    "directional_check": ("            p[...] = saved\n            numeric", "            numeric"),  # not restored
+    "find_bugs": ("    model.zero_grad()\n    loss_value", "    loss_value"),  # stale gradients kept
+}
+
+
+@pytest.fixture(scope="module")
+def notebook() -> dict:
+    return json.loads(NOTEBOOK.read_text())
+
+
+@pytest.fixture(scope="module")
+def sources(notebook) -> dict:
+    return grade_sources(notebook)
+
+
+@pytest.fixture(scope="module")
+def points(notebook) -> dict:
+    return {c["metadata"]["nbgrader"]["grade_id"]: c["metadata"]["nbgrader"]["points"]
+            for c in notebook["cells"] if c["metadata"].get("nbgrader", {}).get("grade")
+            and not c["metadata"]["nbgrader"].get("solution")}
+
+
+@pytest.fixture(scope="module")
+def solution_cells(notebook) -> dict:
+    return {c["metadata"]["nbgrader"]["grade_id"]: "".join(c["source"])
+            for c in notebook["cells"] if c["metadata"].get("nbgrader", {}).get("solution")}
+
+
+@pytest.fixture(scope="module")
+def namespace() -> dict:
+    return namespace_from_notebook(NOTEBOOK)
+
+
+def grade(sources: dict, ns: dict, seed=None) -> dict:
+    """grade_id -> (score, report text)."""
+    out = {}
+    for gid, source in sources.items():
+        outputs, value = run_grade_source(source, local_student(ns), seed=seed)
+        text = "".join(o.get("text", "") + o.get("evalue", "") for o in outputs)
+        out[gid] = (value, text)
+    return out
+
+
+def patched(ns: dict, solution_cells: dict, exercise: str, find: str, replace: str) -> dict:
+    source = solution_cells[exercise]
+    assert source.count(find) == 1, f"{find!r} not found once in the {exercise} cell"
+    ns = dict(ns)
+    exec(compile(source.replace(find, replace), f"<patched {exercise}>", "exec"), ns)  # noqa: S102
+    return ns
+
+
+def test_grade_cells_use_the_lesson05_checks(sources):
+    assert set(sources) == {f"test_{e}" for e in EXERCISES}
+    for source in sources.values():
+        lines = source.strip().splitlines()
+        assert lines[0].startswith('"""Check that')
+        assert "from grader.checks import lesson05" in source
+        assert lines[-1] == "cases.score()"
+        assert "### BEGIN HIDDEN TESTS" in source and "### END HIDDEN TESTS" in source
+
+
+def test_no_grader_import_outside_grade_cells(notebook):
+    for cell in notebook["cells"]:
+        meta = cell["metadata"].get("nbgrader", {})
+        if cell["cell_type"] == "code" and not (meta.get("grade") and not meta.get("solution")):
+            source = "".join(cell["source"])
+            assert "from grader" not in source and "import grader" not in source
+
+
+@pytest.mark.parametrize("seed", [None, 12345])
+def test_solution_scores_full_points(sources, points, namespace, seed):
+    for gid, (value, text) in grade(sources, namespace, seed).items():
+        assert value == points[gid], text
+
+
+def test_blank_scores_zero(sources, namespace):
+    ns = dict(namespace)
+    for name in EXERCISES:
+        def blank(*args, **kwargs):
+            raise NotImplementedError()
+        ns[name] = blank
+    for value, text in grade(sources, ns).values():
+        assert value == 0, text
+        assert "not implemented yet" in text
+
+
+def test_no_reference_of_this_lesson_enters_the_student_process(sources, namespace, monkeypatch):
+    """Every lib object a check asks for is outside course_lib.gradcheck (stubbed when grading)."""
+    from grader import protocol
+
+    asked = []
+    resolve = protocol.Agent._resolve
+
+    def spy(self, ref):
+        if isinstance(ref, dict) and ("lib" in ref or "__lib__" in ref):
+            asked.append(str(ref.get("lib", ref.get("__lib__"))))
+        return resolve(self, ref)
+
+    monkeypatch.setattr(protocol.Agent, "_resolve", spy)
+    grade(sources, namespace)
+    assert asked
+    references = {r for entry in json.loads((LESSON / "references.json").read_text()) for r in entry["references"]}
+    assert not [path for path in asked if path.startswith("course_lib.gradcheck") or path in references]
+
+
+def test_testfuncs_leaks_no_answer():
+    from course_lib import testfuncs
+
+    text = Path(testfuncs.__file__).read_text()
+    assert "gradcheck" not in text
+    assert "2 * eps" not in text and "np.linalg.norm" not in text
+
+
+@pytest.mark.parametrize("bug", json.loads((LESSON / "bugs.json").read_text()), ids=lambda b: b["exercise"])
+def test_each_bug_costs_exactly_its_grade_cells(bug, sources, points, namespace, solution_cells):
+    ns = patched(namespace, solution_cells, bug["exercise"], bug["find"], bug["replace"])
+    for gid, (value, text) in grade(sources, ns).items():
+        if gid in bug["grade_ids"]:
+            assert value < points[gid], text
+            assert BUG_HINTS[bug["exercise"]] in text, text
+        else:
+            assert value == points[gid], text
+
+
+@pytest.mark.parametrize("exercise", EXERCISES)
+def test_another_wrong_answer_loses_points(exercise, sources, points, namespace, solution_cells):
+    ns = patched(namespace, solution_cells, exercise, *OTHER_BUGS[exercise])
+    gid = f"test_{exercise}"
+    value, text = grade({gid: sources[gid]}, ns)[gid]
+    assert value < points[gid], text
+
+
+def test_a_set_a_list_or_a_tuple_of_names_is_accepted(sources, points, namespace):
+    original = namespace["find_bugs"]
+    for wrap in (sorted, tuple, frozenset):
+        ns = dict(namespace)
+        ns["find_bugs"] = lambda *args, _w=wrap, **kwargs: _w(original(*args, **kwargs))
+        value, text = grade({"test_find_bugs": sources["test_find_bugs"]}, ns)["test_find_bugs"]
+        assert value == points["test_find_bugs"], text
