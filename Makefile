@@ -19,6 +19,7 @@ demo: $(STAMP)
 	$(PY) -m grader demo
 
 test: $(STAMP)
+	$(PY) -m ruff check .
 	$(PY) -m pytest
 
 lessons: $(STAMP)

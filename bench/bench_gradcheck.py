@@ -11,8 +11,8 @@ from __future__ import annotations
 import time
 
 import numpy as np
-
 from _table import print_table
+
 from course_lib.data import seed000_problem
 from course_lib.gradcheck import check_model
 from course_lib.losses import SumSquaredError
@@ -34,12 +34,14 @@ def naive_check(net: Sequential, X: np.ndarray, y: np.ndarray, eps: float = 1e-6
     loss.forward(net.forward(X), y)
     net.backward(loss.backward())
     ok = True
-    for (name, p), (_, g) in zip(net.named_parameters(), net.named_gradients()):
+    for (_name, p), (_, g) in zip(net.named_parameters(), net.named_gradients()):
         original = p.copy()
         num = np.zeros_like(p)
         for idx in np.ndindex(p.shape):
-            plus = original.copy(); plus[idx] += eps
-            minus = original.copy(); minus[idx] -= eps
+            plus = original.copy()
+            plus[idx] += eps
+            minus = original.copy()
+            minus[idx] -= eps
             p[...] = plus
             f_plus = loss.forward(net.forward(X), y)
             p[...] = minus
@@ -57,7 +59,8 @@ def torch_check(fast: bool) -> bool:
     net = seed000_net()
     X, y = seed000_problem()
     t = lambda a: torch.tensor(a, dtype=torch.float64)
-    params = [t(net[0].W).requires_grad_(), t(net[0].b).requires_grad_(), t(net[2].W).requires_grad_(), t(net[2].b).requires_grad_()]
+    params = [t(net[0].W).requires_grad_(), t(net[0].b).requires_grad_(),
+              t(net[2].W).requires_grad_(), t(net[2].b).requires_grad_()]
     Xt, yt = t(X), t(y)
 
     def loss(W1, b1, W2, b2):

@@ -10,8 +10,8 @@ import statistics
 import time
 
 import numpy as np
-
 from _table import print_table
+
 from course_lib.data import moons
 from course_lib.losses import SoftmaxCrossEntropy
 from course_lib.modules import Linear, ReLU, Sequential
@@ -54,14 +54,21 @@ def per_example_step(X, y):
             z1 = x_i @ W1 + b1
             a1 = np.maximum(z1, 0)
             z2 = a1 @ W2 + b2
-            p = np.exp(z2 - z2.max()); p /= p.sum()
-            t = np.zeros(2); t[y_i] = 1
+            p = np.exp(z2 - z2.max())
+            p /= p.sum()
+            t = np.zeros(2)
+            t[y_i] = 1
             d2 = p - t
-            gW2 += np.outer(a1, d2); gb2 += d2
+            gW2 += np.outer(a1, d2)
+            gb2 += d2
             d1 = (W2 @ d2) * (z1 > 0)
-            gW1 += np.outer(x_i, d1); gb1 += d1
+            gW1 += np.outer(x_i, d1)
+            gb1 += d1
         B = len(X)
-        W1 -= LR * gW1 / B; b1 -= LR * gb1 / B; W2 -= LR * gW2 / B; b2 -= LR * gb2 / B
+        W1 -= LR * gW1 / B
+        b1 -= LR * gb1 / B
+        W2 -= LR * gW2 / B
+        b2 -= LR * gb2 / B
 
     return step
 

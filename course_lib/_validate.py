@@ -1,7 +1,7 @@
 """Input validation shared by course_lib: clear errors that name what was expected and what came."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

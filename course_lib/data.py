@@ -51,6 +51,9 @@ def moons(n_samples: int = 5000, noise: float = 0.1, test_size: float = 0.3, see
 
 # ---------------------------------------------------------------- lesson 05
 def seed000_problem(B: int = 1, seed: int = 0) -> tuple[Array, Array]:
-    """One batch for the 200 -> 300 -> 1 ReLU network of Sida Wang's "Neural network basics": ``X`` uniform on [0, 1) ``(B, 200)``, ``y`` uniform on [0, 10) ``(B, 1)``."""
+    """One batch for the 200 -> 300 -> 1 ReLU network of Sida Wang's "Neural network basics".
+
+    ``X`` uniform on [0, 1) ``(B, 200)``, ``y`` uniform on [0, 10) ``(B, 1)``.
+    """
     rng = np.random.default_rng(seed)
     return rng.random((B, 200)), rng.random((B, 1)) * 10.0

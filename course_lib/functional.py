@@ -6,7 +6,7 @@ output instead of the input is one of the classic backprop bugs.
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

@@ -24,8 +24,8 @@ true entries. The checks here therefore
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
 
 import numpy as np
 
@@ -61,7 +61,8 @@ def numerical_gradient(f: Callable[[Array], float], x: Array, eps: float = 1e-6)
     if not isinstance(x, np.ndarray):
         raise TypeError(f"x: expected a numpy ndarray (it is perturbed in place), got {type(x).__name__}")
     if x.dtype == np.float32:
-        warnings.warn("numerical_gradient on float32: round-off is 2^29 times larger than in float64", PrecisionWarning, stacklevel=2)
+        warnings.warn("numerical_gradient on float32: round-off is 2^29 times larger than in float64",
+                      PrecisionWarning, stacklevel=2)
     elif x.dtype != np.float64:
         raise TypeError(f"x: expected a float64 array, got dtype {x.dtype}")
     if not eps > 0:
@@ -272,7 +273,8 @@ def _check_direction(loss_fn, L0: float, p: Array, analytic: float, v: Array, h:
     small = step / 100
     numeric_s, err_s, tol_s, r_s, scale_s, jump_s = attempt(small)
     if err_s <= tol_s and r_s <= 0.1 * scale_s:
-        return ParamCheck("", (), "PASS", err_s / scale_s, tol_s / scale_s, f"passed at step {small:.2g} after failing at {step:.2g}")
+        return ParamCheck("", (), "PASS", err_s / scale_s, tol_s / scale_s,
+                          f"passed at step {small:.2g} after failing at {step:.2g}")
     err, tol, scale, numeric, jump = first
     if jump_s > 0.5 * jump and jump_s > 10 * tol_s:
         return ParamCheck("", (), "KINK", err / scale, tol / scale,
@@ -326,7 +328,8 @@ def full_check(
         ent = entrywise_relative_error(g, num)
         ent[kink] = 0
         worst = np.unravel_index(int(np.argmax(ent)), p.shape) if p.size else ()
-        detail = f"worst entry {tuple(int(j) for j in worst)}: analytic {g[worst]:.6g}, numeric {num[worst]:.6g}" if p.size else ""
+        detail = (f"worst entry {tuple(int(j) for j in worst)}: analytic {g[worst]:.6g}, numeric {num[worst]:.6g}"
+                  if p.size else "")
         if kink.any():
             detail += f"; {int(kink.sum())} entries at a kink skipped"
         status = "PASS" if rel <= thr else "FAIL"

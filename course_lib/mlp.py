@@ -18,7 +18,7 @@ the batch form sums those outer products over the rows of the batch.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -11,7 +11,7 @@ changed by rearranging modules; no backward code is touched.
 """
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -41,7 +41,7 @@ class Module:
     def __call__(self, X: Array) -> Array:
         return self.forward(X)
 
-    def children(self) -> list[tuple[str, "Module"]]:
+    def children(self) -> list[tuple[str, Module]]:
         """Direct sub-modules as ``(name, module)`` pairs (none for a leaf layer)."""
         return []
 
@@ -94,7 +94,8 @@ class Linear(Module):
         bias: whether the layer has a bias.
     """
 
-    def __init__(self, d_in: int, d_out: int, init: str = "lecun", rng: np.random.Generator | int | None = None, bias: bool = True):
+    def __init__(self, d_in: int, d_out: int, init: str = "lecun", rng: np.random.Generator | int | None = None,
+                 bias: bool = True):
         self.d_in, self.d_out = d_in, d_out
         self.W = init_weights(d_in, d_out, init, rng)
         self.param_names = ("W", "b") if bias else ("W",)
@@ -223,7 +224,8 @@ class Sequential(Module):
 ACTIVATION_MODULES: dict[str, type[Activation]] = {"relu": ReLU, "tanh": Tanh, "sigmoid": Sigmoid, "identity": Identity}
 
 
-def mlp(widths: list[int], activation: str = "tanh", init: str = "lecun", rng: np.random.Generator | int | None = None) -> Sequential:
+def mlp(widths: list[int], activation: str = "tanh", init: str = "lecun",
+        rng: np.random.Generator | int | None = None) -> Sequential:
     """``Sequential(Linear, act, Linear, act, ..., Linear)`` for ``widths = [d_in, h_1, ..., d_out]``.
 
     No activation after the last layer (the loss takes raw outputs or logits).

@@ -1,7 +1,7 @@
 """Figures used by the lessons. Every function titles its axes and returns the Axes."""
 from __future__ import annotations
 
-from typing import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 

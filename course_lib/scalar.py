@@ -14,9 +14,9 @@ iterative, so a chain of 10,000 nodes does not hit Python's recursion limit.
 from __future__ import annotations
 
 import math
-from typing import Callable, Iterable, Union
+from collections.abc import Callable, Iterable
 
-Number = Union[int, float]
+Number = int | float
 
 
 class Value:
@@ -31,7 +31,7 @@ class Value:
 
     __slots__ = ("data", "grad", "_backward", "_prev", "_op", "label")
 
-    def __init__(self, data: Number, _children: Iterable["Value"] = (), _op: str = "", label: str = ""):
+    def __init__(self, data: Number, _children: Iterable[Value] = (), _op: str = "", label: str = ""):
         if isinstance(data, Value):
             raise TypeError("Value(data): expected a number, got a Value (use the Value itself)")
         try:
@@ -45,7 +45,7 @@ class Value:
         self.label = label
 
     # ------------------------------------------------------------------ arithmetic
-    def __add__(self, other: Union["Value", Number]) -> "Value":
+    def __add__(self, other: Value | Number) -> Value:
         other = _lift(other)
         out = Value(self.data + other.data, (self, other), "+")
 
@@ -57,7 +57,7 @@ class Value:
         out._backward = _backward
         return out
 
-    def __mul__(self, other: Union["Value", Number]) -> "Value":
+    def __mul__(self, other: Value | Number) -> Value:
         other = _lift(other)
         out = Value(self.data * other.data, (self, other), "*")
 
@@ -69,7 +69,7 @@ class Value:
         out._backward = _backward
         return out
 
-    def __pow__(self, exponent: Number) -> "Value":
+    def __pow__(self, exponent: Number) -> Value:
         if isinstance(exponent, Value) or not isinstance(exponent, (int, float)):
             raise TypeError(f"Value ** exponent: expected an int or float exponent, got {type(exponent).__name__}")
         out = Value(self.data ** exponent, (self,), f"**{exponent:g}")
@@ -81,29 +81,29 @@ class Value:
         out._backward = _backward
         return out
 
-    def __neg__(self) -> "Value":
+    def __neg__(self) -> Value:
         return self * -1.0
 
-    def __sub__(self, other: Union["Value", Number]) -> "Value":
+    def __sub__(self, other: Value | Number) -> Value:
         return self + (-_lift(other))
 
-    def __truediv__(self, other: Union["Value", Number]) -> "Value":
+    def __truediv__(self, other: Value | Number) -> Value:
         return self * _lift(other) ** -1
 
-    def __radd__(self, other: Number) -> "Value":
+    def __radd__(self, other: Number) -> Value:
         return self + other
 
-    def __rmul__(self, other: Number) -> "Value":
+    def __rmul__(self, other: Number) -> Value:
         return self * other
 
-    def __rsub__(self, other: Number) -> "Value":
+    def __rsub__(self, other: Number) -> Value:
         return _lift(other) - self
 
-    def __rtruediv__(self, other: Number) -> "Value":
+    def __rtruediv__(self, other: Number) -> Value:
         return _lift(other) / self
 
     # ------------------------------------------------------------------ functions
-    def exp(self) -> "Value":
+    def exp(self) -> Value:
         """``e^a``; its derivative is itself."""
         e = math.exp(self.data)
         out = Value(e, (self,), "exp")
@@ -114,7 +114,7 @@ class Value:
         out._backward = _backward
         return out
 
-    def log(self) -> "Value":
+    def log(self) -> Value:
         """Natural log ``ln a`` (``a > 0``); derivative ``1 / a``."""
         if self.data <= 0:
             raise ValueError(f"Value.log: expected a positive value, got {self.data}")
@@ -126,7 +126,7 @@ class Value:
         out._backward = _backward
         return out
 
-    def tanh(self) -> "Value":
+    def tanh(self) -> Value:
         """``tanh a``; derivative ``1 - tanh(a)^2``."""
         t = math.tanh(self.data)
         out = Value(t, (self,), "tanh")
@@ -137,7 +137,7 @@ class Value:
         out._backward = _backward
         return out
 
-    def sigmoid(self) -> "Value":
+    def sigmoid(self) -> Value:
         """``sigma(a) = 1 / (1 + e^-a)``; derivative ``sigma(a) (1 - sigma(a))``."""
         x = self.data
         s = 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
@@ -149,7 +149,7 @@ class Value:
         out._backward = _backward
         return out
 
-    def relu(self) -> "Value":
+    def relu(self) -> Value:
         """``max(a, 0)``; derivative 1 for ``a > 0``, else 0."""
         out = Value(self.data if self.data > 0 else 0.0, (self,), "relu")
 
@@ -160,7 +160,7 @@ class Value:
         return out
 
     # ------------------------------------------------------------------ backprop
-    def topological_order(self) -> list["Value"]:
+    def topological_order(self) -> list[Value]:
         """Every node this one depends on, each after all of its inputs (iterative DFS)."""
         order: list[Value] = []
         visited: set[int] = set()
@@ -201,7 +201,7 @@ class Value:
         return f"Value({name}data={self.data:.6g}, grad={self.grad:.6g})"
 
 
-def _lift(x: Union[Value, Number]) -> Value:
+def _lift(x: Value | Number) -> Value:
     if isinstance(x, Value):
         return x
     if isinstance(x, bool) or not isinstance(x, (int, float)):

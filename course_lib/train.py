@@ -1,8 +1,8 @@
 """A small training loop that records the loss and each parameter's gradient norm per step."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 import numpy as np
 
@@ -13,7 +13,8 @@ from course_lib.optim import SGD
 Array = np.ndarray
 
 
-def iterate_minibatches(X: Array, y: Array, batch_size: int | None, rng: np.random.Generator | int | None = None) -> Iterator[tuple[Array, Array]]:
+def iterate_minibatches(X: Array, y: Array, batch_size: int | None,
+                        rng: np.random.Generator | int | None = None) -> Iterator[tuple[Array, Array]]:
     """Shuffled minibatches covering ``X`` once; ``batch_size=None`` yields the full batch."""
     if len(X) != len(y):
         raise ValueError(f"X and y: expected the same number of rows, got {len(X)} and {len(y)}")

@@ -80,7 +80,7 @@ class _Lock:
         self.path = path
         self.fd: int | None = None
 
-    def __enter__(self) -> "_Lock":
+    def __enter__(self) -> _Lock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -200,8 +200,9 @@ class RunSandbox:
 
     def _isolation(self, course_root: Path, solutions_dir: Path) -> dict:
         """Settings of grader.isolation for every kernel of the run ({} when namespaces are not available)."""
-        from . import isolation
         import course_lib
+
+        from . import isolation
 
         why = "GRADER_ISOLATION=off" if os.environ.get("GRADER_ISOLATION") == "off" else isolation.available()
         if why:
@@ -453,3 +454,28 @@ def _run(root: Path, writer: GradebookWriter, todo: list[Job], n: int, timeout: 
                 w.proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 w.kill()
+
+
+def format_autograde_report(report) -> str:
+    """The end-of-run summary of ``autograde``."""
+    graded = len(report.graded)
+    lines = [
+        f"{report.submissions} submissions: {graded} graded, {report.skipped} up to date, "
+        f"{len(report.failures)} could not be graded"
+    ]
+    if graded:
+        rate = graded / report.seconds * 60 if report.seconds else 0.0
+        lines.append(f"{report.workers} workers, {report.seconds:.1f} s, {rate:.1f} notebooks/min")
+    for student, lesson, reason in report.failures:
+        lines.append(f"  FAILED {student}/{lesson}: {reason}")
+    for folder in report.unknown:
+        lines.append(f"  ignored submitted/{folder}: not a lesson of this course")
+    noted = [r for r in report.graded if r.get("notes")]
+    if noted:
+        lines.append(f"{len(noted)} submissions have grader notes (repairs, kernels killed, limits): "
+                     f"see `python -m grader report` and notes.csv")
+    if report.sandbox:
+        lines.append(report.sandbox)
+    for problem in report.problems:
+        lines.append(f"  WARNING {problem}")
+    return "\n".join(lines)

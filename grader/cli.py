@@ -18,8 +18,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from .course import DEFAULT_LESSONS, DEFAULT_SOLUTIONS, REPO_ROOT
 
@@ -43,7 +43,7 @@ def _cmd_release(args: argparse.Namespace) -> int:
 
 
 def _cmd_autograde(args: argparse.Namespace) -> int:
-    from .autograde import autograde
+    from .autograde import autograde, format_autograde_report
     from .course import CourseError
     from .sandbox import Limits
 
@@ -63,31 +63,6 @@ def _cmd_autograde(args: argparse.Namespace) -> int:
     )
     print(format_autograde_report(report))
     return 1 if report.failures else 0
-
-
-def format_autograde_report(report) -> str:
-    """The end-of-run summary of ``autograde``."""
-    graded = len(report.graded)
-    lines = [
-        f"{report.submissions} submissions: {graded} graded, {report.skipped} up to date, "
-        f"{len(report.failures)} could not be graded"
-    ]
-    if graded:
-        rate = graded / report.seconds * 60 if report.seconds else 0.0
-        lines.append(f"{report.workers} workers, {report.seconds:.1f} s, {rate:.1f} notebooks/min")
-    for student, lesson, reason in report.failures:
-        lines.append(f"  FAILED {student}/{lesson}: {reason}")
-    for folder in report.unknown:
-        lines.append(f"  ignored submitted/{folder}: not a lesson of this course")
-    noted = [r for r in report.graded if r.get("notes")]
-    if noted:
-        lines.append(f"{len(noted)} submissions have grader notes (repairs, kernels killed, limits): "
-                     f"see `python -m grader report` and notes.csv")
-    if report.sandbox:
-        lines.append(report.sandbox)
-    for problem in report.problems:
-        lines.append(f"  WARNING {problem}")
-    return "\n".join(lines)
 
 
 def _cmd_feedback(args: argparse.Namespace) -> int:

@@ -19,8 +19,8 @@ from __future__ import annotations
 import errno
 import json
 import os
-import stat
 import re
+import stat
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath

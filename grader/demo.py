@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from .autograde import AutogradeReport, autograde
+from .autograde import AutogradeReport, autograde, format_autograde_report
 from .collect import CollectReport, collect
 from .course import DEFAULT_SOLUTIONS, CourseError, find_lessons
 from .feedback import FeedbackReport, generate_feedback
@@ -23,7 +23,13 @@ from .gradebook import read_grades, total
 from .register import register
 from .report import Report, failing_summary, make_report, table
 from .sample_class import (
-    NAMES, describe, expected_scores, load_lesson, plan_class, write_expected, write_inbox,
+    NAMES,
+    describe,
+    expected_scores,
+    load_lesson,
+    plan_class,
+    write_expected,
+    write_inbox,
 )
 
 
@@ -93,7 +99,6 @@ def run_demo(
     say("\n2/4 autograde")
     result.graded = autograde(course, solutions_dir, jobs=jobs, progress_stream=sys.stderr,
                               progress_tty=progress_tty)
-    from .cli import format_autograde_report
 
     say(format_autograde_report(result.graded))
 

@@ -68,7 +68,7 @@ def used_names(source: str) -> set[str]:
 _CHECKS_DIR = Path(__file__).resolve().parent / "checks"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _module_functions(module: str) -> dict[str, ast.AST]:
     path = _CHECKS_DIR / f"{module}.py"
     if not path.is_file():

@@ -39,7 +39,6 @@ Everything that happened goes to ``grader.notes.current``.
 """
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
@@ -48,8 +47,8 @@ import time
 from queue import Empty
 
 from jupyter_core.utils import run_sync
-from nbclient.exceptions import DeadKernelError
 from nbclient.client import NotebookClient
+from nbclient.exceptions import DeadKernelError
 from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
 from traitlets import Dict, Float, Integer, Unicode

@@ -38,7 +38,7 @@ class HiddenText:
     significant: set[str] = field(default_factory=set)  # those worth a substring search
 
     @classmethod
-    def of_notebook(cls, nb) -> "HiddenText":
+    def of_notebook(cls, nb) -> HiddenText:
         found = cls()
         for cell in nb.cells:
             for region in regions_in_source(cell.source, BEGIN_HIDDEN, END_HIDDEN):

@@ -54,27 +54,3 @@ def read_grades(db_path: Path | str) -> dict[tuple[str, str], dict[str, CellGrad
 def total(cells: dict[str, CellGrade]) -> tuple[float, float]:
     """(score, max score) of one submission."""
     return (sum(c.score for c in cells.values()), sum(c.max_score for c in cells.values()))
-
-
-def snapshot(course_root: Path | str) -> dict:
-    """Everything a run decides, for comparing two runs.
-
-    ``{"grades": {(student, lesson): {grade_id: (auto_score, needs_manual_grade)}},
-    "state": {(student, lesson): (content_hash, env_hash, status)},
-    "autograded": sorted (student, lesson) with an autograded notebook}``.
-    Timestamps of when grading happened are left out.
-    """
-    from .merge import read_state
-
-    root = Path(course_root)
-    db = root / "gradebook.db"
-    grades = {
-        key: {g: (c.auto_score, c.needs_manual_grade) for g, c in cells.items()}
-        for key, cells in read_grades(db).items()
-    }
-    state = {key: (r.content_hash, r.env_hash, r.status) for key, r in read_state(db).items()}
-    autograded = sorted(
-        (p.parent.parent.name, p.parent.name)
-        for p in (root / "autograded").glob("*/*/*.ipynb")
-    )
-    return {"grades": grades, "state": state, "autograded": autograded}

@@ -41,8 +41,8 @@ import shutil
 import signal
 import stat
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWNET = 0x40000000

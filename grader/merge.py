@@ -13,15 +13,15 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 from nbgrader.api import Gradebook
 from sqlalchemy import text
 from sqlalchemy.exc import SAWarning
 
-from .gradebook import COURSE_ID, db_url
+from .gradebook import COURSE_ID, db_url, read_grades
 
 STATE_TABLE = """
 CREATE TABLE IF NOT EXISTS grader_state (
@@ -65,7 +65,7 @@ class GradebookWriter:
             self.gb.db.execute(text("ALTER TABLE grader_state ADD COLUMN notes TEXT"))
         self.gb.db.commit()
 
-    def __enter__(self) -> "GradebookWriter":
+    def __enter__(self) -> GradebookWriter:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -153,3 +153,25 @@ def read_state(path: Path | str) -> dict[tuple[str, str], StateRow]:
         return {}
     with GradebookWriter(path) as writer:
         return writer.state()
+
+
+def snapshot(course_root: Path | str) -> dict:
+    """Everything a run decides, for comparing two runs.
+
+    ``{"grades": {(student, lesson): {grade_id: (auto_score, needs_manual_grade)}},
+    "state": {(student, lesson): (content_hash, env_hash, status)},
+    "autograded": sorted (student, lesson) with an autograded notebook}``.
+    Timestamps of when grading happened are left out.
+    """
+    root = Path(course_root)
+    db = root / "gradebook.db"
+    grades = {
+        key: {g: (c.auto_score, c.needs_manual_grade) for g, c in cells.items()}
+        for key, cells in read_grades(db).items()
+    }
+    state = {key: (r.content_hash, r.env_hash, r.status) for key, r in read_state(db).items()}
+    autograded = sorted(
+        (p.parent.parent.name, p.parent.name)
+        for p in (root / "autograded").glob("*/*/*.ipynb")
+    )
+    return {"grades": grades, "state": state, "autograded": autograded}

@@ -11,6 +11,8 @@ Requests (JSON objects)::
     {"op": "get",  "target": T, "attr": name}
     {"op": "set",  "target": T, "attr": name, "value": V}
     {"op": "has",  "name": name}
+    {"op": "keep", "value": V}              store V in the student's process, reply with a handle to it
+    {"op": "read", "target": T}             the object itself as plain data (e.g. a dict it changed in place)
     T = {"name": "chain_forward"}      a name in the student's namespace
       | {"handle": 3}                  an object the agent keeps for the check
       | {"lib": "course_lib.x.f"}      an object of an allowed library module
@@ -45,7 +47,8 @@ import json
 import linecache
 import traceback
 import warnings
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -89,7 +92,7 @@ class Handle:
 
     __slots__ = ("_peer", "id", "type_name", "callable")
 
-    def __init__(self, peer: "Peer", ident: int, type_name: str, is_callable: bool):
+    def __init__(self, peer: Peer, ident: int, type_name: str, is_callable: bool):
         self._peer = peer
         self.id = ident
         self.type_name = type_name
@@ -102,6 +105,10 @@ class Handle:
     def method(self, name: str, *args, **kwargs):
         """``obj.name(*args, **kwargs)``."""
         return self._peer.request("call", {"handle": self.id}, method=name, args=args, kwargs=kwargs)
+
+    def read(self):
+        """The object itself as plain data (a dict or list it holds, after the student changed it in place)."""
+        return self._peer.request("read", {"handle": self.id})
 
     def get(self, attr: str):
         """``obj.attr`` (as plain data or a handle)."""
@@ -240,6 +247,21 @@ def _where(exc: BaseException) -> str:
     return ""
 
 
+class _Kept:
+    """A value that ``keep`` stores as an object (reply: a handle, even for plain data)."""
+
+    def __init__(self, value):
+        self.value = value
+
+
+class _Plain(_Kept):
+    """A value that ``read`` returns as plain data only (no handles)."""
+
+
+def _refuse(obj: Any) -> dict:
+    raise ProtocolError(f"a {type(obj).__name__} is not plain data")
+
+
 class Agent:
     """Answers requests against one namespace (the notebook's globals), keeping handles to objects."""
 
@@ -264,7 +286,7 @@ class Agent:
         return vars(__main__)
 
     def _keep(self, obj: Any) -> dict:
-        for ident, kept in self._objects.items():
+        for ident, kept in self._objects.items():  # noqa: B007 (ident is used after the loop, via break)
             if kept is obj:
                 break
         else:
@@ -300,6 +322,8 @@ class Agent:
         op = req.get("op")
         if op == "has":
             return str(req.get("name")) in self.namespace()
+        if op == "keep":
+            return _Kept(decode(req.get("value"), self._resolve))
         target = self._resolve(req.get("target") or {})
         if op == "call":
             args = decode(req.get("args") or [], self._resolve)
@@ -313,6 +337,8 @@ class Agent:
             return None
         if op in ("lib", "value"):
             return target
+        if op == "read":
+            return _Plain(target)
         raise ProtocolError(f"unknown op {op!r}")
 
     def handle(self, req: dict) -> dict:
@@ -321,6 +347,10 @@ class Agent:
             with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()), np.errstate(all="ignore"):
                 warnings.simplefilter("ignore")
                 result = self._dispatch(req)
+            if isinstance(result, _Plain):
+                return {"ok": encode(result.value, _refuse)}
+            if isinstance(result, _Kept):
+                return {"ok": self._keep(result.value)}
             return {"ok": encode(result, self._keep)}
         except KeyboardInterrupt:
             return {"error": {"type": "TimeoutError", "message": "interrupted: the call took longer than the time limit",
@@ -381,7 +411,7 @@ class Peer:
             req["kwargs"] = encode(dict(kwargs or {}))
         if attr is not None:
             req["attr"] = attr
-        if op == "set":
+        if op in ("set", "keep"):
             req["value"] = encode(value)
         if name is not None:
             req["name"] = name

@@ -44,9 +44,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
 
@@ -196,7 +197,7 @@ class Limits:
     }
 
     @classmethod
-    def from_strings(cls, values: Mapping[str, Any], base: "Limits | None" = None) -> "Limits":
+    def from_strings(cls, values: Mapping[str, Any], base: Limits | None = None) -> Limits:
         """Limits from CLI-style strings, e.g. ``{"memory": "2G", "cpu_seconds": "5m"}``.
 
         Keys are the field names (``-`` is accepted for ``_``); a value of
@@ -216,7 +217,7 @@ class Limits:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, prefix: str = LIMIT_ENV_PREFIX,
-                 base: "Limits | None" = None) -> "Limits":
+                 base: Limits | None = None) -> Limits:
         """Limits from ``GRADER_LIMIT_MEMORY=2G``, ``GRADER_LIMIT_CPU_SECONDS=300``, ...; others default."""
         env = os.environ if env is None else env
         values = {name: env[prefix + name.upper()] for name in cls._PARSERS if prefix + name.upper() in env}
@@ -274,7 +275,7 @@ class KernelSandbox:
         return env
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> "KernelSandbox | None":
+    def from_env(cls, env: Mapping[str, str]) -> KernelSandbox | None:
         """None when ``env`` asks for no sandbox (no ``GRADER_SANDBOX_WORKDIR``)."""
         workdir = env.get("GRADER_SANDBOX_WORKDIR")
         if not workdir:
@@ -672,8 +673,8 @@ def ensure_grading_users(n: int, prefix: str = USER_PREFIX) -> list[GradingUser]
         if entry is None:
             # the system folders too: validate runs with a cleaned environment whose PATH may lack them
             search = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin", "/usr/bin", "/bin"])
-            cmd = [shutil.which("useradd", path=search) or "useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent",
-                   "--shell", "/usr/sbin/nologin", "--user-group",
+            cmd = [shutil.which("useradd", path=search) or "useradd", "--system", "--no-create-home",
+                   "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", "--user-group",
                    "--comment", "backprop course grading sandbox", name]
             try:
                 proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)

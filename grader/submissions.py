@@ -13,8 +13,8 @@ solution cells) and validates ``bugs.json`` entries against it.
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Iterable, Mapping
 
 import nbformat
 

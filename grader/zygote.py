@@ -503,12 +503,12 @@ class Zygote:
         (folder / "kernel.json").write_text(json.dumps(spec, indent=1) + "\n")
         return folder
 
-    def start(self, timeout: float = 120.0) -> "Zygote":
+    def start(self, timeout: float = 120.0) -> Zygote:
         """Start the zygote and wait until it has preloaded and listens."""
         self.launch()
         return self.wait_ready(timeout)
 
-    def launch(self) -> "Zygote":
+    def launch(self) -> Zygote:
         """Start the zygote process without waiting for it (see :meth:`wait_ready`)."""
         from .course import notebook_env
 
@@ -527,7 +527,7 @@ class Zygote:
         log.close()
         return self
 
-    def wait_ready(self, timeout: float = 120.0) -> "Zygote":
+    def wait_ready(self, timeout: float = 120.0) -> Zygote:
         """Wait until the launched zygote has preloaded and listens."""
         if self.info:
             return self
@@ -582,7 +582,7 @@ class Zygote:
             self._own_tmp.cleanup()
             self._own_tmp = None
 
-    def __enter__(self) -> "Zygote":
+    def __enter__(self) -> Zygote:
         return self.start()
 
     def __exit__(self, *exc) -> None:

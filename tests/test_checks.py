@@ -26,7 +26,8 @@ def test_passes_within_threshold_and_returns_error(g):
 def test_message_names_quantity_shape_error_threshold_and_worst_entry(g):
     bad = g.copy()
     bad[2, 1] += 1.0
-    msg = fails_with(lambda: checks.assert_gradient("grad_W[1]", bad, g), "grad_W[1]", "(4, 3)", "threshold 1.0e-06", "worst entry (2, 1)")
+    msg = fails_with(lambda: checks.assert_gradient("grad_W[1]", bad, g),
+                     "grad_W[1]", "(4, 3)", "threshold 1.0e-06", "worst entry (2, 1)")
     assert "analytic" in msg and "numeric" in msg
 
 
@@ -54,7 +55,8 @@ def test_transposed_and_not_summed_hints():
 
 def test_candidate_hint_for_derivative_at_the_output(g):
     wrong = g * 0.3
-    fails_with(lambda: checks.assert_gradient("delta", wrong, g, candidates={"derivative taken at the output a instead of the input z": wrong}),
+    fails_with(lambda: checks.assert_gradient(
+                   "delta", wrong, g, candidates={"derivative taken at the output a instead of the input z": wrong}),
                "derivative taken at the output")
 
 
@@ -76,7 +78,7 @@ def test_cases_keep_warnings_and_stderr_out_of_the_cell(capsys):
     import warnings
 
     cases = checks.Cases("noisy", points=1)
-    cases.run("warns", lambda: (warnings.warn("careful"), np.log(np.zeros(1)), print("to stderr", file=sys.stderr)))
+    cases.run("warns", lambda: (warnings.warn("careful", stacklevel=2), np.log(np.zeros(1)), print("to stderr", file=sys.stderr)))
     assert cases.score() == 1.0
     assert capsys.readouterr().err == ""
 
@@ -123,7 +125,8 @@ def test_numeric_vjp_and_random_array():
 
 def test_specific_candidate_hint_wins_over_generic_all_zeros(g):
     zeros = np.zeros_like(g)
-    fails_with(lambda: checks.assert_gradient("grad_W", zeros, g, candidates={"the bias norm was taken instead of the weight norm": zeros}),
+    fails_with(lambda: checks.assert_gradient(
+                   "grad_W", zeros, g, candidates={"the bias norm was taken instead of the weight norm": zeros}),
                "bias norm was taken")
 
 

@@ -146,7 +146,8 @@ def test_unanswered_notebook_scores_zero(nb, sources, tmp_path):
     for cell in blank["cells"]:
         if cell.get("metadata", {}).get("nbgrader", {}).get("solution"):
             src = "".join(cell["source"])
-            cell["source"] = _SOLUTION.sub(lambda m: f"{m.group(1)}# YOUR CODE HERE\n{m.group(1)}raise NotImplementedError()\n", src)
+            cell["source"] = _SOLUTION.sub(
+                lambda m: f"{m.group(1)}# YOUR CODE HERE\n{m.group(1)}raise NotImplementedError()\n", src)
     graded = _grade_all(_namespace(blank, tmp_path, "blank"), sources)
     for gid, (value, text) in graded.items():
         assert value == 0.0, f"{gid}: {value}\n{text}"

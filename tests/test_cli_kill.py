@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from grader.autograde import autograde
-from grader.gradebook import snapshot
+from grader.merge import snapshot
 from grader.sample_class import write_submitted
 from grader.toy import write_toy_lesson
 

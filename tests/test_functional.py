@@ -1,8 +1,8 @@
 """course_lib.functional: derivatives, stable softmax / log_softmax / logsumexp, one_hot."""
 import numpy as np
 import pytest
-
 from conftest import central_diff, rel_err
+
 from course_lib import functional as F
 
 

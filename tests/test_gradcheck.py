@@ -4,8 +4,16 @@ import pytest
 
 from course_lib import bugs
 from course_lib.data import seed000_problem
-from course_lib.gradcheck import (GradCheckReport, PrecisionWarning, check_model, directional_check, entrywise_relative_error,
-                                  full_check, gradient_check, numerical_gradient, relative_error)
+from course_lib.gradcheck import (
+    GradCheckReport,
+    PrecisionWarning,
+    check_model,
+    directional_check,
+    entrywise_relative_error,
+    gradient_check,
+    numerical_gradient,
+    relative_error,
+)
 from course_lib.losses import MSELoss, SumSquaredError
 from course_lib.modules import Linear, ReLU, Sequential, Tanh
 
@@ -80,7 +88,8 @@ def test_seed000_naive_per_entry_check_reports_a_false_failure():
 
 @pytest.mark.parametrize("mode", ["directional", "full"])
 def test_seed000_correct_gradients_pass(mode):
-    net = seed000_net() if mode == "directional" else Sequential(Linear(20, 30, init="uniform", rng=0), ReLU(), Linear(30, 1, init="uniform", rng=1))
+    net = (seed000_net() if mode == "directional"
+           else Sequential(Linear(20, 30, init="uniform", rng=0), ReLU(), Linear(30, 1, init="uniform", rng=1)))
     for layer in net:
         if isinstance(layer, Linear):
             layer.b[:] = np.random.default_rng(3).random(layer.b.shape)
@@ -97,7 +106,8 @@ PLANTED = [
     ("bias missing from the forward pass", dict(linear=bugs.LinearBiasMissing), SumSquaredError, 1, ["0.b"]),
     ("wrong activation derivative", dict(relu=bugs.ReLUWrongDerivative), SumSquaredError, 1, ["0.W", "0.b"]),
     ("bias gradient not summed over the batch", dict(linear=bugs.LinearBiasNotSummed), MSELoss, 8, ["0.b"]),
-    ("weight gradient transposed (square layer)", dict(linear=bugs.LinearTransposedGrad, square=True), SumSquaredError, 1, ["2.W"]),
+    ("weight gradient transposed (square layer)", dict(linear=bugs.LinearTransposedGrad, square=True), SumSquaredError, 1,
+     ["2.W"]),
     ("missing 1/B", dict(), bugs.MSELossMissingMean, 8, ["0.W", "0.b", "2.W", "2.b"]),
 ]
 

@@ -1,8 +1,6 @@
 """grader.grade_outputs: the outputs nbgrader scores from, after GradeCellOutputs (scored with nbgrader's own rule)."""
 from __future__ import annotations
 
-import nbformat
-import pytest
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 from nbgrader.utils import determine_grade
 

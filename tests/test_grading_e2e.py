@@ -18,16 +18,15 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import nbformat
 import pytest
 
 from grader.course import (
     DEFAULT_SOLUTIONS,
+    copy_lesson_sources,
     find_lessons,
     notebook_env,
-    copy_lesson_sources,
     run_nbgrader,
     write_course_config,
 )

@@ -4,7 +4,8 @@ import pytest
 
 from course_lib.init import init_std, init_weights, make_rng
 
-TARGET_VAR = {"normal": lambda i, o: 1.0, "lecun": lambda i, o: 1 / i, "xavier": lambda i, o: 2 / (i + o), "he": lambda i, o: 2 / i}
+TARGET_VAR = {"normal": lambda i, o: 1.0, "lecun": lambda i, o: 1 / i,
+              "xavier": lambda i, o: 2 / (i + o), "he": lambda i, o: 2 / i}
 
 
 @pytest.mark.parametrize("scheme", sorted(TARGET_VAR))

@@ -1,8 +1,8 @@
 """course_lib.losses: MSE, sum of squared errors and the fused softmax cross-entropy."""
 import numpy as np
 import pytest
-
 from conftest import central_diff, rel_err
+
 from course_lib.functional import softmax
 from course_lib.losses import MSELoss, SoftmaxCrossEntropy, SumSquaredError
 

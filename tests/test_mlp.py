@@ -1,8 +1,8 @@
 """course_lib.mlp: the worked example of seed 003 number by number, and any depth against central differences."""
 import numpy as np
 import pytest
-
 from conftest import central_diff, rel_err
+
 from course_lib.data import WORKED_T, WORKED_V, WORKED_W, WORKED_X
 from course_lib.mlp import mlp_backward, mlp_forward
 
@@ -69,7 +69,8 @@ def test_worked_example_matches_pytorch_float64():
     close(V.grad.numpy(), SEED003["grad_V"])
 
 
-@pytest.mark.parametrize("widths,activation,B", [([3, 4], "tanh", 1), ([3, 5, 2], "sigmoid", 7), ([2, 6, 5, 3, 1], "tanh", 7), ([4, 3, 3, 2], "relu", 5)])
+@pytest.mark.parametrize("widths,activation,B", [([3, 4], "tanh", 1), ([3, 5, 2], "sigmoid", 7),
+                                                 ([2, 6, 5, 3, 1], "tanh", 7), ([4, 3, 3, 2], "relu", 5)])
 def test_any_depth_matches_central_differences(widths, activation, B):
     rng = np.random.default_rng(len(widths) * 10 + B)
     Ws = [rng.standard_normal((a, b)) / np.sqrt(a) for a, b in zip(widths[:-1], widths[1:])]

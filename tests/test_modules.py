@@ -1,8 +1,8 @@
 """course_lib.modules: every module's gradients against central differences and torch.nn; dotted names."""
 import numpy as np
 import pytest
-
 from conftest import central_diff, rel_err
+
 from course_lib.modules import Identity, Linear, Module, ReLU, Sequential, Sigmoid, Tanh, mlp
 
 LEAVES = {
@@ -11,7 +11,8 @@ LEAVES = {
     "tanh": lambda rng: Tanh(),
     "sigmoid": lambda rng: Sigmoid(),
     "identity": lambda rng: Identity(),
-    "sequential": lambda rng: Sequential(Linear(4, 5, rng=rng), Tanh(), Sequential(Linear(5, 5, rng=rng), ReLU()), Linear(5, 3, rng=rng)),
+    "sequential": lambda rng: Sequential(Linear(4, 5, rng=rng), Tanh(), Sequential(Linear(5, 5, rng=rng), ReLU()),
+                                         Linear(5, 3, rng=rng)),
 }
 
 
@@ -94,7 +95,9 @@ def test_bad_input_shapes_name_expected_and_actual():
     with pytest.raises(ValueError, match=r"grad_output: expected shape \(4, 2\), got \(4, 3\)"):
         lin.backward(np.zeros((4, 3)))
     with pytest.raises(ValueError, match=r"Tanh.backward grad_output: expected shape"):
-        t = Tanh(); t.forward(np.zeros((2, 2))); t.backward(np.zeros((3, 2)))
+        t = Tanh()
+        t.forward(np.zeros((2, 2)))
+        t.backward(np.zeros((3, 2)))
     with pytest.raises(TypeError, match="Sequential layer 1: expected a Module, got int"):
         Sequential(Linear(1, 1), 3)
     with pytest.raises(RuntimeError, match="before forward"):

@@ -20,7 +20,9 @@ def _graph():
 CASES = {
     "activations": lambda: plots.plot_activations(),
     "losses": lambda: plots.plot_losses([3.0, 2.0, 1.0]),
-    "decision_boundary": lambda: plots.plot_decision_boundary(lambda P: (P[:, 0] > 0).astype(int), np.random.default_rng(0).standard_normal((20, 2)), np.arange(20) % 2, resolution=20),
+    "decision_boundary": lambda: plots.plot_decision_boundary(lambda P: (P[:, 0] > 0).astype(int),
+                                                              np.random.default_rng(0).standard_normal((20, 2)),
+                                                              np.arange(20) % 2, resolution=20),
     "grad_norms": lambda: plots.plot_grad_norms({"0.W": [1.0, 0.5], "2.W": [2.0, 1.0]}),
     "error_vs_eps": lambda: plots.plot_error_vs_eps(np.logspace(-8, -1, 5), {"float64": np.logspace(-6, -2, 5)}),
     "graph": lambda: plots.draw_graph(_graph()),

@@ -145,3 +145,24 @@ def test_the_agent_never_raises_even_for_garbage():
     agent = Agent({})
     assert "error" in unpack(agent.respond("%%%"))
     assert "error" in agent.handle({"op": "bogus", "target": {"name": "x"}})
+
+
+def test_kept_values_are_changed_in_place_by_the_student_and_read_back():
+    def step(params, lr):
+        params["W"] -= lr * 2.0
+        params["b"] = params["b"] + 1.0
+
+    S = local_student({"step": step})
+    params = S.keep({"W": np.ones(2), "b": np.zeros(1)})
+    assert isinstance(params, Handle)
+    S.call("step", params, 0.25)
+    back = params.read()
+    assert np.allclose(back["W"], 0.5) and np.allclose(back["b"], 1.0)
+
+
+def test_read_refuses_objects_that_are_not_plain_data():
+    S = local_student({"things": [object()]})
+    assert S.keep([1, 2]).read() == [1, 2]
+    things = S.keep(S.value("things"))  # a list holding an object (which came back as a handle)
+    with pytest.raises(StudentError, match="not plain data"):
+        things.read()

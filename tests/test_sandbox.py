@@ -697,3 +697,18 @@ def test_output_budget_incremental_matches_function():
     kept = [budget.admit(o) for o in outs]
     assert kept[0] is outs[0] and kept[1]["text"].count("\n") == 201 and kept[2] is None
     assert kept[1]["text"].endswith("]\n") and budget.dropped_lines == 400
+
+
+@pytest.mark.skipif(not sb.is_root(), reason="creating users needs root")
+def test_grading_users_are_created_even_with_an_empty_path(monkeypatch):
+    """``grader validate`` cleans the environment; useradd must still be found (it lives in /usr/sbin)."""
+    import pwd
+    import subprocess
+
+    prefix = f"bpt{os.getpid() % 100000}x"
+    monkeypatch.setenv("PATH", "")
+    try:
+        users = sb.ensure_grading_users(1, prefix=prefix)
+        assert users and pwd.getpwnam(f"{prefix}0").pw_uid == users[0].uid
+    finally:
+        subprocess.run(["/usr/sbin/userdel", f"{prefix}0"], capture_output=True)

@@ -1,7 +1,6 @@
 """course_lib.scalar.Value: accumulation, deep graphs, every op against central differences and PyTorch."""
 import math
 
-import numpy as np
 import pytest
 
 from course_lib.scalar import Value

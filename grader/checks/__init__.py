@@ -35,7 +35,7 @@ import io
 import math as _math
 import warnings
 import zlib
-from typing import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
 
@@ -267,7 +267,8 @@ def rng(seed: int | str) -> np.random.Generator:
     return _default_rng(seed if run is None else [run, seed])
 
 
-def random_array(gen: np.random.Generator, shape: tuple, low: float = -2.0, high: float = 2.0, min_abs: float = 0.0) -> np.ndarray:
+def random_array(gen: np.random.Generator, shape: tuple, low: float = -2.0, high: float = 2.0,
+                 min_abs: float = 0.0) -> np.ndarray:
     """Uniform float64 entries in ``[low, high)``, pushed away from 0 by at least ``min_abs``.
 
     ``min_abs > 0`` keeps inputs away from the ReLU kink, where a numerical
@@ -303,7 +304,8 @@ def numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, eps: flo
     return grad
 
 
-def numeric_vjp(forward: Callable[[np.ndarray], np.ndarray], x: np.ndarray, grad_output: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+def numeric_vjp(forward: Callable[[np.ndarray], np.ndarray], x: np.ndarray, grad_output: np.ndarray,
+                eps: float = 1e-6) -> np.ndarray:
     """``d/dx sum(forward(x) * grad_output)`` by central differences: what a backward pass must return.
 
     ``grad_output`` is the random upstream gradient; a random (not all-ones)
@@ -311,7 +313,8 @@ def numeric_vjp(forward: Callable[[np.ndarray], np.ndarray], x: np.ndarray, grad
     """
     x = _array(x, dtype=_float64, copy=True)
     G = _asarray(grad_output, dtype=_float64)
-    return numerical_gradient(lambda z: _float(_add_reduce(_multiply(_asarray(forward(z), dtype=_float64), G), axis=None)), x, eps)
+    return numerical_gradient(lambda z: _float(_add_reduce(_multiply(_asarray(forward(z), dtype=_float64), G), axis=None)),
+                              x, eps)
 
 
 # ------------------------------------------------------------------ diagnosis
@@ -358,8 +361,10 @@ def diagnose(got: np.ndarray, expected: np.ndarray, batch_size: int | None = Non
             known = [(-1.0, "the sign is flipped"), (2.0, "off by a factor 2 (the 1/2 of the squared loss, or a doubled term)"),
                      (0.5, "off by a factor 1/2 (a 2 from the derivative of the square is missing)")]
             if batch_size and batch_size > 1:
-                known += [(_float(batch_size), f"off by a factor B = {batch_size}: the 1/B of the mean over the batch is missing"),
-                          (1.0 / batch_size, f"off by a factor 1/B = 1/{batch_size}: divided by the batch size once too often")]
+                known += [(_float(batch_size),
+                           f"off by a factor B = {batch_size}: the 1/B of the mean over the batch is missing"),
+                          (1.0 / batch_size,
+                           f"off by a factor 1/B = 1/{batch_size}: divided by the batch size once too often")]
             for factor, text in known:
                 if _abs_builtin(r - factor) <= 1e-4 * _abs_builtin(factor):
                     return f"Hint: {text}."
@@ -386,7 +391,8 @@ def _compare(name: str, got_raw: object, expected_raw: object, threshold: float,
                               + _shape_hint(got.shape, expected.shape, batch_size))
     with _errstate(all="ignore"):
         if not all_finite(got):
-            raise _AssertionError(f"{name} (shape {got.shape}): contains nan or inf. " + diagnose(got, expected, batch_size, candidates))
+            raise _AssertionError(f"{name} (shape {got.shape}): contains nan or inf. "
+                                  + diagnose(got, expected, batch_size, candidates))
         err = _norm(_subtract(got, expected)) / _max(_norm(got) + _norm(expected), 1e-12)
         if err <= threshold:
             return err
@@ -396,7 +402,8 @@ def _compare(name: str, got_raw: object, expected_raw: object, threshold: float,
         raise _AssertionError(f"{name}: {labels[0]} {_float(got):.8g}, {labels[1]} {_float(expected):.8g}; "
                               f"relative error {err:.3e} > threshold {threshold:.1e}. {hint}".rstrip())
     worst = _worst_entry(got, expected, *labels)
-    raise _AssertionError(f"{name} (shape {got.shape}): relative error {err:.3e} > threshold {threshold:.1e}; {worst}. {hint}".rstrip())
+    raise _AssertionError(
+        f"{name} (shape {got.shape}): relative error {err:.3e} > threshold {threshold:.1e}; {worst}. {hint}".rstrip())
 
 
 def assert_close(name: str, got: object, expected: object, rtol: float = DEFAULT_RTOL, batch_size: int | None = None,
@@ -503,7 +510,8 @@ def check_twins(net, twin, linears, X: np.ndarray, G: np.ndarray, what: str, hin
             assert_gradient(f"{what}.backward grad_{p} of layer {label}", _getattr(layer, "grad_" + p), numeric, batch_size=B)
 
 
-def network_case(spec: list, B: int, seed: int | str, under_test: Mapping[str, type], what: str, hint: str = "") -> Callable[[], None]:
+def network_case(spec: list, B: int, seed: int | str, under_test: Mapping[str, type], what: str,
+                 hint: str = "") -> Callable[[], None]:
     """A grade-cell case: build the twins of ``spec``, draw X (B, d_in) and G, compare everything."""
     gen = rng(seed)
     net, twin, linears = build_twins(spec, gen, under_test)

@@ -235,8 +235,10 @@ def train_step(points: float) -> Cases:
                         f"params['{name}'] after the step: expected shape {params[name].shape}, got shape {new.shape}.")
             implied = (params[name] - new) / lr  # the gradient this update used
             if not any_true(implied) and any_true(ref_grads[name]):
-                hint = (" Hint: forgetting the bias: b must be updated too, with grad_b = delta.sum(axis=0)." if name.startswith("b")
-                        else " Hint: update the arrays of params in place (params[name] -= lr * grad), do not rebind a local name.")
+                hint = (" Hint: forgetting the bias: b must be updated too, with grad_b = delta.sum(axis=0)."
+                        if name.startswith("b")
+                        else " Hint: update the arrays of params in place (params[name] -= lr * grad),"
+                             " do not rebind a local name.")
                 assert_true(False, f"grad_{name}: params['{name}'] (shape {new.shape}) was not changed by train_step.{hint}")
             # "got" is the gradient implied by the student's update, "expected" the reference step's gradient
             assert_close(f"grad_{name} (implied by the update (old - new) / lr of params['{name}'])", implied,

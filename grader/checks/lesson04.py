@@ -177,7 +177,8 @@ class _Chain:
                 self.linears.append((label, layer, twin_layer))
             else:
                 twin_layer = _REF_ACT[kind]()
-                layer = _Remote(S.call(_STUDENT_CLASS[kind]), _STUDENT_CLASS[kind]) if kind == under_test else _Local(_REF_ACT[kind]())
+                layer = (_Remote(S.call(_STUDENT_CLASS[kind]), _STUDENT_CLASS[kind]) if kind == under_test
+                         else _Local(_REF_ACT[kind]()))
             self.layers.append(layer)
             twin_layers.append(twin_layer)
         return ref.Sequential(*twin_layers)
@@ -483,7 +484,8 @@ def named_parameters(points: float) -> Cases:
         names = [name for name, _ in got] if pairs else got
         want = [prefix + name for name in expected]
         # the names as plain strings (None unless every one is a string)
-        plain = to_names(names, "named_parameters names") if isinstance(names, list) and all(isinstance(n, str) for n in names) else None
+        plain = (to_names(names, "named_parameters names")
+                 if isinstance(names, list) and all(isinstance(n, str) for n in names) else None)
         hint = ""
         if plain is not None and len(plain) == len(want) and plain != want and all(w.endswith(n) for n, w in zip(plain, want)):
             hint = " Hint: the prefix of the outer container(s) is lost: pass prefix + str(i) + '.' down to child i."
@@ -491,7 +493,8 @@ def named_parameters(points: float) -> Cases:
         for name, (_, array) in zip(plain, got):
             own = tree.values[name[len(prefix):]][0]
             assert_true(isinstance(array, Handle) and array.id == own.id,
-                        f"named_parameters[{name!r}]: expected the module's own array (not a copy), so that SGD updates the model")
+                        f"named_parameters[{name!r}]: expected the module's own array (not a copy),"
+                        " so that SGD updates the model")
 
     return Cases("named_parameters", points, check)
 

@@ -46,7 +46,8 @@ _ACT_CLASSES = {"relu": "ReLU", "tanh": "Tanh", "sigmoid": "Sigmoid", "identity"
 _LOSS_CLASSES = {"mse": "MSELoss", "softmax_ce": "SoftmaxCrossEntropy"}
 
 
-# ------------------------------------------------------------------ networks: a spec, its course_lib twin, its copy in the student's process
+# ------------------------------------------------------------------
+# networks: a spec, its course_lib twin, its copy in the student's process
 def _flat_spec(widths: list, act) -> list:
     """``[("linear", d_in, d_out), act, ...]``: acts[i] after layer i ('identity' = nothing).
 
@@ -69,7 +70,10 @@ def _nested_spec(net: list) -> list:
 
 
 def _with_weights(spec: list, init: str, gen: np.random.Generator, bias: bool, weights: list | None) -> list:
-    """The spec with ``("linear", W, b or None)``: W drawn like ``course_lib.modules.Linear`` (or taken from ``weights``), b = 0."""
+    """The spec with ``("linear", W, b or None)``.
+
+    W drawn like ``course_lib.modules.Linear`` (or taken from ``weights``), b = 0.
+    """
     pending = list(weights) if weights is not None else None
 
     def walk(items):
@@ -117,7 +121,8 @@ def _remote(S, spec: list, prefix: str = "") -> tuple[Handle, list]:
             linears.extend(inner)
         elif isinstance(item, tuple):
             _, W, b = item
-            layer = S.lib("course_lib.modules.Linear").call(W.shape[0], W.shape[1], init="uniform", bias=b is not None)  # W is set below; "uniform" needs no stubbed init_std
+            # W is set below; "uniform" needs no stubbed init_std
+            layer = S.lib("course_lib.modules.Linear").call(W.shape[0], W.shape[1], init="uniform", bias=b is not None)
             layer.set("W", W)
             if b is not None:
                 layer.set("b", b)
@@ -287,7 +292,8 @@ def first_last_ratio(points: float) -> Cases:
 
 
 # ------------------------------------------------------------------ exercise 3
-_SQUARE = "the variance came out as the square of the target: multiply standard normals by the standard deviation sqrt(variance), not by the variance"
+_SQUARE = ("the variance came out as the square of the target: multiply standard normals by the standard deviation"
+           " sqrt(variance), not by the variance")
 _ONE = "the entries have variance 1: scale the standard normals"
 
 
@@ -296,7 +302,8 @@ def _target(fn: str, d_in: int, d_out: int, variance: float | None) -> tuple[flo
     if fn == "normal_init":
         v = float(variance)
         return v, "(the argument)", {
-            "the variance came out as the square of the argument: multiply standard normals by sqrt(variance), not by the variance": v * v,
+            "the variance came out as the square of the argument: multiply standard normals by sqrt(variance),"
+            " not by the variance": v * v,
             "the variance came out as the square root of the argument: multiply by sqrt(variance) once": v ** 0.5,
             _ONE: 1.0}
     if fn == "lecun_init":
@@ -399,7 +406,8 @@ def saturated_fraction(points: float) -> Cases:
             if exc.type_name == "ValueError":
                 return
             raise
-        assert_true(False, "saturated_fraction: a model without Tanh or Sigmoid layers has no units to count: expected a ValueError")
+        assert_true(False, "saturated_fraction: a model without Tanh or Sigmoid layers has no units to count:"
+                           " expected a ValueError")
 
     def check(label: str, widths: list, act, threshold: float, init: str = "lecun", data: str = "normal",
               B: int | None = None, scale: float = 1.0, no_units: bool = False) -> None:

@@ -9,7 +9,8 @@ data (numbers, strings, lists, tuples, dicts, float/int/bool arrays) or a
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from grader.protocol import Agent, Handle, Peer
 
@@ -44,6 +45,14 @@ class Student:
     def value(self, name: str) -> Any:
         """The value of the student's global ``name`` (plain data, or a handle)."""
         return self.peer.request("value", {"name": name})
+
+    def keep(self, value: Any) -> Handle:
+        """Store plain ``value`` (a dict of arrays, a list...) in the student's process; return a handle to it.
+
+        Pass the handle to a student function that changes its argument in place, then read it back with
+        ``handle.read()``: ``params = S.keep({"W": W}); S.call("train_step", params, grads, lr); params.read()``.
+        """
+        return self.peer.request("keep", value=value)
 
     def lib(self, path: str) -> Handle:
         """A handle to ``path`` (``"course_lib.functional.sigmoid"``, ``"operator.add"``) in the student's process.
