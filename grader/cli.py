@@ -65,6 +65,36 @@ def _cmd_autograde(args: argparse.Namespace) -> int:
     return 1 if report.failures else 0
 
 
+def _cmd_mutants(args: argparse.Namespace) -> int:
+    from .checks import mutants
+    from .course import CourseError, find_lessons
+
+    lessons = {lesson.name: lesson for lesson in find_lessons(args.solutions)}
+    names = args.lessons or sorted(lessons)
+    unknown = [n for n in names if n not in lessons]
+    if unknown:
+        raise CourseError(f"unknown lesson {', '.join(unknown)} (lessons: {', '.join(sorted(lessons))})")
+    rows, below = [], []
+    for name in names:
+        results = mutants.run_lesson(lessons[name].folder, seeds=args.seeds, limit=args.limit)
+        rows += mutants.table(name, results)
+        for r in results:
+            if 100 * r.score < args.goal:
+                below.append(f"{name}/{r.exercise}")
+            for m in r.mutants:
+                if args.show == "all" or m.status == args.show:
+                    print(f"  {m.status.upper():10s} {name}/{m.exercise} {m.operator}: {m.description}"
+                          + (f" ({m.detail})" if m.detail and m.status != "killed" else ""))
+    headers = ["lesson", "exercise", "mutants", "equivalent", "invalid", "killed", "survived", "score"]
+    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
+    for row in [headers, *rows]:
+        print("  ".join(str(x).rjust(w) if i >= 2 else str(x).ljust(w) for i, (x, w) in enumerate(zip(row, widths))))
+    if below:
+        print(f"below the goal of {args.goal:g}%: {', '.join(below)}")
+        return 1
+    return 0
+
+
 def _cmd_feedback(args: argparse.Namespace) -> int:
     from .feedback import generate_feedback
 
@@ -176,6 +206,16 @@ def build_parser() -> argparse.ArgumentParser:
     _course_args(p)
     p.add_argument("--out", type=Path, default=None, help="output folder (default: COURSE/reports)")
     p.set_defaults(func=_cmd_report)
+
+    p = sub.add_parser("mutants", help="mutation testing: do the checks fail every mutant of each solution?")
+    p.add_argument("lessons", nargs="*", help="lesson folder names (default: every lesson)")
+    p.add_argument("--solutions", type=Path, default=DEFAULT_SOLUTIONS, help="source notebooks (default: %(default)s)")
+    p.add_argument("--seeds", type=int, default=2, help="grading seeds per mutant (default: %(default)s)")
+    p.add_argument("--limit", type=int, default=None, help="at most this many mutants per exercise")
+    p.add_argument("--show", choices=("survived", "equivalent", "all"), default="survived",
+                   help="which mutants to list under the table (default: %(default)s)")
+    p.add_argument("--goal", type=float, default=95.0, help="exit 1 when an exercise scores below this %% (default: 95)")
+    p.set_defaults(func=_cmd_mutants)
 
     p = sub.add_parser("demo", help="build and grade the sample class (make demo)")
     p.add_argument("--dir", type=Path, default=None, help="work folder (default: a new temporary folder)")

@@ -129,6 +129,7 @@ def failing_grade_cells(source_nb, unanswered: set[str]) -> set[str]:
         uses_broken = bool(used & broken)
         if meta.get("grade") and uses_broken:
             failing.add(gid)
-        if uses_broken:
+        # a grade cell runs in the checker, each in a fresh namespace: the names it binds reach no other cell
+        if uses_broken and not meta.get("grade"):
             broken |= defined_names(source)
     return failing

@@ -256,6 +256,10 @@ class GuardedExecute(Execute):
         self._started: set[int] = set()
         self._checker_broken = None
         self._cell_deadline = 0.0
+        # a message over the worker's size limit (grader.kernelclient) is dropped with its IOPub connection, so
+        # the cell's idle status never arrives: with grade cells in the checker that costs only a scratch cell's
+        # outputs, not the notebook (in plain nbgrader mode a lost grade-cell error must still fail it)
+        self.raise_on_iopub_timeout = not self.grade_sources
         self._ipc_prefix = None
         cgroup = None
         path = (resources or {}).get("metadata", {}).get("path") or os.getcwd()

@@ -111,10 +111,33 @@ class StripHiddenTests(NbGraderPreprocessor):
             raise RuntimeError("StripHiddenTests must run inside an nbgrader converter (no coursedir found)")
         coursedir = owner.coursedir
         path = Path(coursedir.root) / coursedir.source_directory / lesson / f"{notebook}.ipynb"
-        hidden = HiddenText.of_notebook(nbformat.read(str(path), as_version=4))
+        source_nb = nbformat.read(str(path), as_version=4)
+        hidden = HiddenText.of_notebook(source_nb)
+        lesson_text = {c.source for c in source_nb.cells if c.cell_type in ("markdown", "raw")}
         for cell in nb.cells:
             strip_hidden(cell, hidden)
+            if cell.cell_type in ("markdown", "raw") and cell.source not in lesson_text:
+                cell.source = sanitize_markdown(cell.source)  # written by the student: data, not page code
+            if cell.cell_type == "raw":
+                cell.cell_type = "markdown"  # a raw cell is passed to HTML untouched: render it as (clean) text
         return nb, resources
+
+
+#: Tags and attributes a student's markdown may keep in the feedback page (no script, style, iframe, form,
+#: no event handlers, links only to http(s) and mailto).
+_SAFE_TAGS = ["a", "abbr", "b", "blockquote", "br", "code", "div", "em", "h1", "h2", "h3", "h4", "h5", "h6", "hr",
+              "i", "li", "ol", "p", "pre", "span", "strong", "sub", "sup", "table", "tbody", "td", "th", "thead",
+              "tr", "ul"]
+_SAFE_ATTRIBUTES = {"a": ["href", "title"], "*": ["class"]}
+
+
+def sanitize_markdown(text: str) -> str:
+    """A student's markdown as safe HTML: rendered, then cleaned by bleach (what nbconvert uses for outputs)."""
+    import bleach
+    from nbconvert.filters.markdown import markdown2html
+
+    return bleach.clean(markdown2html(text), tags=_SAFE_TAGS, attributes=_SAFE_ATTRIBUTES,
+                        protocols=["http", "https", "mailto"], strip=True)
 
 
 @dataclass

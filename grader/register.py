@@ -85,7 +85,7 @@ def environment_hash(lesson: Lesson) -> str:
     for path in sorted((REPO_ROOT / "course_lib").glob("*.py")):
         h.update(path.name.encode() + sha256_file(path).encode())
     grading = ("protocol.py", "checker.py", "isolation.py", "intake.py", "execute.py", "grade_outputs.py")
-    checks = sorted((REPO_ROOT / "grader" / "checks").glob("*.py"))
+    checks = sorted(p for p in (REPO_ROOT / "grader" / "checks").glob("*.py") if p.name != "mutants.py")
     for path in (*(REPO_ROOT / "grader" / name for name in grading), *checks, GRADER_CONFIG):
         if path.exists():
             h.update(path.name.encode() + sha256_file(path).encode())

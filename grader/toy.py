@@ -51,6 +51,8 @@ def toy_notebook(prefix: str = "") -> nbformat.NotebookNode:
         ),
         new_code_cell(
             '"""Check square (2 points)."""\n'
+            "from grader.checks import student\n"
+            'square = student().fn("square")  # the student\'s square, in their kernel or through the checker\n'
             'assert square(2) == 4, "square: square(2) should be 4"\n'
             "### BEGIN HIDDEN TESTS\n"
             f"{TOY_HIDDEN_LINE}\n"
@@ -69,6 +71,8 @@ def toy_notebook(prefix: str = "") -> nbformat.NotebookNode:
         ),
         new_code_cell(
             '"""Check grad_square (3 points, partial credit per case)."""\n'
+            "from grader.checks import student\n"
+            'grad_square = student().fn("grad_square")\n'
             "cases = [1.5, -2.0, 3.25]\n"
             "### BEGIN HIDDEN TESTS\n"
             "cases = cases + [7.5]\n"

@@ -17,8 +17,10 @@ def central_diff(f, x, eps=1e-6):
     x = np.array(x, dtype=np.float64)
     g = np.zeros_like(x)
     for i in np.ndindex(x.shape):
-        xp = x.copy(); xp[i] += eps
-        xm = x.copy(); xm[i] -= eps
+        xp = x.copy()
+        xp[i] += eps
+        xm = x.copy()
+        xm[i] -= eps
         g[i] = (f(xp) - f(xm)) / (2 * eps)
     return g
 

@@ -110,3 +110,27 @@ def test_cli_collect_never_stops(inbox, tmp_path):
     # no lessons known: everything is reported, nothing crashes
     assert proc.returncode == 0, proc.stderr
     assert "NOT PLACED" in proc.stdout and "unknown lesson" in proc.stdout
+
+
+def test_symlinked_inbox_files_are_not_followed(tmp_path):
+    """A symlink handed in (file, lesson folder or student folder) pointing at the instructor's solution
+    notebook is reported, never read: no byte of the solution reaches submitted/."""
+    from grader.course import DEFAULT_SOLUTIONS
+
+    solution = DEFAULT_SOLUTIONS / "02_general_case" / "02_general_case.ipynb"
+    secret = solution.read_bytes()
+    assert b"BEGIN HIDDEN TESTS" in secret
+    box = tmp_path / "inbox"
+    (box / "ada" / "01_alpha").mkdir(parents=True)
+    (box / "ada" / "01_alpha" / "01_alpha.ipynb").symlink_to(solution)
+    (box / "alan").mkdir()
+    (box / "alan" / "02_beta").symlink_to(solution.parent)
+    (box / "grace").symlink_to(solution.parent.parent)
+    course = tmp_path / "course"
+    report = collect(box, course, LESSONS)
+    assert report.placed == []
+    assert len(report.problems) >= 3, report.problems
+    for path in (course / "submitted").rglob("*") if (course / "submitted").exists() else []:
+        assert not path.is_symlink(), f"{path} is a symlink"
+        if path.is_file():
+            assert b"BEGIN HIDDEN TESTS" not in path.read_bytes(), f"{path} holds the solution"

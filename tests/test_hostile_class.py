@@ -28,9 +28,11 @@ minutes on two cores.
 from __future__ import annotations
 
 import csv
+import html
 import io
 import os
 import pwd
+import re
 import shutil
 import sqlite3
 import tempfile
@@ -40,26 +42,28 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
-from grader.course import DEFAULT_SOLUTIONS, REPO_ROOT, sha256_file, sha256_tree
-from grader.outputs import cell_text, error_summary
-from grader.regions import MARKERS, find_leaks, secret_lines
-from grader.submissions import grade_id
-
 from hostile.cases import (
     BACKGROUND_DELAY,
     CASES,
+    FORGED_SCORE,
     INTERLOCK,
     L02,
     SUCCESS_MARKER,
     TRAP_TEXT,
     VICTIM,
+    XSS_MARKER,
     Built,
     Case,
     Context,
     by_name,
+    leftover_paths,
     write_class,
 )
+
+from grader.course import DEFAULT_SOLUTIONS, REPO_ROOT, sha256_file, sha256_tree
+from grader.outputs import cell_text, error_summary
+from grader.regions import MARKERS, find_leaks, secret_lines
+from grader.submissions import grade_id
 
 ROOT_ONLY = "the grader confines kernels (unprivileged bpgrade* users, protected course files) only when it runs as root"
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason=ROOT_ONLY)
@@ -67,6 +71,9 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason=ROOT_ONLY)
 JOBS = 2
 CELL_TIMEOUT = 15
 LIMITS = {"notebook_timeout": "60", "memory": "3G"}
+#: Cases whose feedback HTML is rendered and searched (hidden tests, scripts), and an honest one to compare.
+FEEDBACK_CASES = ("h16_read_hidden_tests", "h48_caller_frames", "h54_snoop_sources", "h55_html_script",
+                  "ok02_complete")
 #: A flood's autograded notebook must stay below this many bytes.
 FLOOD_NOTEBOOK_BYTES = 1_000_000
 TRUNCATION_MARKER = "[output truncated by the grader:"
@@ -135,6 +142,7 @@ class Run:
     grades: dict  # (student, lesson) -> {grade_id: CellGrade}
     before: dict = field(default_factory=dict)
     after: dict = field(default_factory=dict)
+    feedback: dict = field(default_factory=dict)  # case name -> feedback HTML (FEEDBACK_CASES)
 
     def key(self, case: Case) -> tuple[str, str]:
         return (case.name, case.lesson)
@@ -239,6 +247,7 @@ def run(tmp_path_factory):
             "solutions": sha256_tree(solutions),
             "trap_text": (trap / "existing.txt").read_text(),
             "trap_files": sorted(p.name for p in trap.iterdir()),
+            "leftovers": [p for p in leftover_paths(ctx) if os.path.lexists(p)],
         })
         report = build_report(course)
         make_report(course)
@@ -247,10 +256,20 @@ def run(tmp_path_factory):
         if notes_path.exists():
             with open(notes_path, newline="") as f:
                 notes_csv = list(csv.DictReader(f))
+        from grader.feedback import _render
+
+        items = [(name, by_name()[name].lesson) for name in FEEDBACK_CASES]
+        _render(course.resolve(), items)
+        feedback = {}
+        for name, lesson in items:
+            html_path = course / "feedback" / name / lesson / f"{lesson}.html"
+            if html_path.exists():
+                feedback[name] = html_path.read_text(errors="replace")
         yield Run(
             course=course, solutions=solutions, trap=trap, ctx=ctx, built=built, result=result,
             results={(r["student"], r["lesson"]): r for r in result.graded}, report=report,
             notes_csv=notes_csv, grades=read_grades(course / "gradebook.db"), before=before, after=after,
+            feedback=feedback,
         )
     finally:
         shutil.rmtree(trap, ignore_errors=True)
@@ -279,7 +298,7 @@ def test_case(case: Case, run: Run):
     if case.honest:
         assert notes == [], f"an honest submission got notes\n{run.describe(case)}"
 
-    for index, gid, text in run.outputs(case):
+    for index, _gid, text in run.outputs(case):
         assert INTERLOCK not in text, (
             f"cell {index}: the payload found its kernel unconfined (root or no limits) and did not attack:\n"
             f"{text[:500]}\n{run.describe(case)}")
@@ -353,11 +372,14 @@ def evidence_edit_course_lib(run: Run, case: Case) -> None:
 
 def evidence_read_hidden_tests(run: Run, case: Case) -> None:
     outputs = run.outputs(case)
-    assert any("PermissionError" in text for _, gid, text in outputs if gid is None), (
-        f"no cell of the autograded notebook shows the PermissionError of the read\n{run.describe(case)}")
-    for index, gid, text in outputs:
+    # the repository and the course are behind an empty tmpfs in the kernel's mount namespace
+    refused = ("FileNotFoundError", "PermissionError", "NotADirectoryError")
+    assert any(e in text for _, gid, text in outputs if gid is None for e in refused), (
+        f"no cell of the autograded notebook shows the failed read\n{run.describe(case)}")
+    for index, _gid, text in outputs:
         assert not any(marker in text for marker in MARKERS), f"cell {index} shows a region delimiter"
     _no_hidden_text_in_outputs(run, case)
+    _no_hidden_text_in_feedback(run, case)
 
 
 def evidence_symlinks(run: Run, case: Case) -> None:
@@ -377,19 +399,97 @@ def evidence_output_flood(run: Run, case: Case) -> None:
     assert path.exists(), run.describe(case)
     size = path.stat().st_size
     assert size < FLOOD_NOTEBOOK_BYTES, f"the autograded notebook is {size} bytes\n{run.describe(case)}"
-    assert TRUNCATION_MARKER in path.read_text(), f"no truncation marker in {path}"
+    # a message over the worker's 32 MiB limit is dropped whole; a smaller flood is cut with a marker
+    if any(n.startswith("output-truncated:") for n in run.notes(case)):
+        assert TRUNCATION_MARKER in path.read_text(), f"no truncation marker in {path}"
 
 
 def evidence_stderr(run: Run, case: Case) -> None:
     texts = {gid: text for _, gid, text in run.outputs(case) if gid}
-    assert "debug: mse_loss called" in texts.get("test_mse_loss", ""), (
-        f"the grade cell test_mse_loss should keep the function's stderr as text\n{run.describe(case)}")
+    assert "test_mse_loss" in texts, run.describe(case)
+    assert "debug: mse_loss called" not in texts["test_mse_loss"], (
+        f"the grade cell's outputs are the checker's: the kernel's stderr must not reach them\n{run.describe(case)}")
 
 
 def evidence_fork_bomb(run: Run, case: Case) -> None:
     texts = [text for _, gid, text in run.outputs(case) if gid is None]
     assert any("BlockingIOError" in t for t in texts), f"the fork bomb never reached the process limit\n{run.describe(case)}"
     assert not run.after["alive_at_end"], f"grading users' processes alive after the run: {run.after['alive_at_end']}"
+
+
+def _no_hidden_text_in_feedback(run: Run, case: Case) -> None:
+    assert case.name in run.feedback, f"no feedback HTML was rendered for {case.name}\n{run.describe(case)}"
+    source = nbformat.read(str(run.solutions / case.lesson / f"{case.lesson}.ipynb"), as_version=4)
+    secrets = secret_lines(source, kinds=("hidden",))
+    text = html.unescape(re.sub(r"<[^>]+>", "\n", run.feedback[case.name]))
+    leaks = list(find_leaks(text.splitlines(), secrets))
+    assert not leaks, f"the feedback of {case.name} shows hidden-test text: {leaks[:3]}"
+
+
+def _texts(run: Run, case: Case, grade_cells: bool) -> list[str]:
+    return [text for _, gid, text in run.outputs(case) if (gid is not None) == grade_cells]
+
+
+def evidence_snooping(run: Run, case: Case) -> None:
+    """Frames, trace hooks, caches: the payload ran, found nothing hidden (SUCCESS_MARKER is checked per case)."""
+    assert any(("distinct" in t) or ("snooped during the check: True" in t) for t in _texts(run, case, False)), (
+        f"the snooping cell never reported: this case proves nothing\n{run.describe(case)}")
+    _no_hidden_text_in_outputs(run, case)
+    if case.name in run.feedback:
+        _no_hidden_text_in_feedback(run, case)
+
+
+def evidence_forged_events(run: Run, case: Case) -> None:
+    for text in _texts(run, case, True):
+        assert FORGED_SCORE not in text, f"a hook's forged result reached a grade cell\n{run.describe(case)}"
+    assert any(FORGED_SCORE in t for t in _texts(run, case, False)), (
+        f"the hooks never printed: this case proves nothing\n{run.describe(case)}")
+
+
+def evidence_sockets(run: Run, case: Case) -> None:
+    texts = _texts(run, case, False)
+    assert any("TCP scan done: 0 ports" in t for t in texts), f"the TCP scan did not finish empty\n{run.describe(case)}"
+    assert any("file scan done" in t for t in texts), f"the file scan did not finish\n{run.describe(case)}"
+
+
+def evidence_ports(run: Run, case: Case) -> None:
+    assert any("children holding ports: 4" in t for t in _texts(run, case, False)), run.describe(case)
+    assert not run.after["alive_after_wait"], f"grading users' processes alive: {run.after['alive_after_wait']}"
+
+
+def evidence_html(run: Run, case: Case) -> None:
+    assert case.name in run.feedback and "ok02_complete" in run.feedback, "feedback HTML was not rendered"
+    page = run.feedback[case.name]
+    lower = page.lower()
+    for handler in ("onerror=", "onload="):
+        assert handler not in lower, f"the feedback HTML holds an event handler {handler!r}"
+    assert "javascript:alert" not in lower, "the feedback HTML holds a javascript: link"
+    scripts = re.findall(r"<script\b[^>]*>(.*?)</script>", page, flags=re.S | re.I)
+    assert not [s for s in scripts if XSS_MARKER in s], "a script of the student's is in the feedback HTML"
+    assert lower.count("<script") <= run.feedback["ok02_complete"].lower().count("<script"), (
+        "the feedback HTML holds more <script> tags than an honest student's")
+
+
+def evidence_memory_tree(run: Run, case: Case) -> None:
+    timed_out = any(n.startswith("cell-timeout:") for n in run.notes(case))
+    assert timed_out or any("memory tree: limit" in t for t in _texts(run, case, False)), (
+        f"the memory tree never reported: this case proves nothing\n{run.describe(case)}")
+    assert not run.after["alive_at_end"], f"grading users' processes alive after the run: {run.after['alive_at_end']}"
+
+
+def evidence_world_writable(run: Run, case: Case) -> None:
+    assert any("wrote /tmp/" in t for t in _texts(run, case, False)), (
+        f"the kernel could not even write its own /tmp: this case proves nothing\n{run.describe(case)}")
+    assert not run.after["leftovers"], f"files written by a kernel exist on the host: {run.after['leftovers']}"
+
+
+def evidence_huge_display(run: Run, case: Case) -> None:
+    path = run.autograded(case)
+    assert path.stat().st_size < FLOOD_NOTEBOOK_BYTES, f"the autograded notebook is {path.stat().st_size} bytes"
+    honest = [c for c in CASES if c.honest]
+    wrong = {c.name: run.report.scores.get(run.key(c)) for c in honest
+             if run.report.scores.get(run.key(c)) != pytest.approx(run.built[c.name].expected)}
+    assert not wrong, f"honest scores changed: {wrong}"
 
 
 EVIDENCE = {
@@ -404,6 +504,16 @@ EVIDENCE = {
     "h44_output_flood_lines": evidence_output_flood,
     "h45_output_flood_bytes": evidence_output_flood,
     "h46_stderr_in_grade_cell": evidence_stderr,
+    "h48_caller_frames": evidence_snooping,
+    "h49_trace_hooks": evidence_snooping,
+    "h51_ipython_events": evidence_forged_events,
+    "h52_cross_kernel_sockets": evidence_sockets,
+    "h53_port_exhaustion": evidence_ports,
+    "h54_snoop_sources": evidence_snooping,
+    "h55_html_script": evidence_html,
+    "h56_memory_tree": evidence_memory_tree,
+    "h57_world_writable": evidence_world_writable,
+    "h58_huge_display": evidence_huge_display,
     "ok01_threads_shell": evidence_threads_and_shell,
     "ok02_threads_shell": evidence_threads_and_shell,
     "ok04_threads_shell": evidence_threads_and_shell,

@@ -39,18 +39,20 @@ appears in a cell's source) when an attack step got through.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import re
 import textwrap
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_raw_cell
 
 from grader.course import find_lessons
 from grader.deps import failing_grade_cells
+from grader.regions import secret_lines
 from grader.sample_class import LessonData, load_lesson
 from grader.submissions import complete, grade_id, structure, with_bug, with_stubs
 
@@ -88,7 +90,7 @@ class Symlink:
 class Case:
     name: str  # the student id
     lesson: str
-    build: Callable[["Context"], Built]
+    build: Callable[[Context], Built]
     notes: frozenset = frozenset()
     allowed: frozenset = frozenset()
     honest: bool = False
@@ -1021,8 +1023,10 @@ def h23_patch_builtins(ctx):
     called (so while it is being checked).
 
     The checks run in the grader's checker, whose builtins the kernel cannot
-    reach: the submission loses exactly test_mse_grad to its bug, and no note
-    says more.  (The lesson's
+    reach: test_mse_grad is lost to the bug.  The patched ``isinstance`` outlives
+    the call and breaks the kernel's own agent when it encodes mlp_backward's
+    answer (a list looks like an ndarray), so test_mlp_backward is lost too: the
+    tampering only costs the student.  (The lesson's
     demo cell after the last grade cell calls mse_grad too; the patched
     ``isinstance`` then outlives that cell and may crash the kernel's own
     messaging, hence ``kernel-died`` is allowed: no grade cell comes after it.)
@@ -1048,7 +1052,7 @@ def h23_patch_builtins(ctx):
         builtins.round = lambda x, *args: 2.0
         builtins.print = lambda *args, **kwargs: None
     '''))
-    return ctx.notebook(L02, nb, ctx.minus_bug(L02, "mse_grad"))
+    return ctx.notebook(L02, nb, ctx.minus(L02, ["test_mse_grad", "test_mlp_backward"]))
 
 
 @case(L02)
@@ -1437,21 +1441,23 @@ def h43_missing_notebook(ctx):
 
 
 # ================================================================== output
-@case(L02, notes={"output-truncated"})
+@case(L02, allowed={"output-truncated"})
 def h44_output_flood_lines(ctx):
     """A scratch cell before test_mse_loss printing ten million lines (~79 MB).
 
-    The output is cut with a marker, grades are untouched: full marks.
+    One message of that size is over the worker's 32 MiB limit and is dropped (a smaller flood is
+    cut with a marker); either way the notebook stays small and grades are untouched: full marks.
     """
     nb = insert_before(ctx.complete(L02), "test_mse_loss", 'print("\\n".join(map(str, range(10**7))))')
     return ctx.notebook(L02, nb, ctx.full(L02))
 
 
-@case(L02, notes={"output-truncated"})
+@case(L02, allowed={"output-truncated"})
 def h45_output_flood_bytes(ctx):
     """A scratch cell before test_mse_grad printing one line of 50 million characters.
 
-    The output is cut with a marker, grades are untouched: full marks.
+    The message is over the worker's 32 MiB limit and is dropped: the notebook stays small and
+    grades are untouched: full marks.
     """
     nb = insert_before(ctx.complete(L02), "test_mse_grad", 'print("x" * 50_000_000)')
     return ctx.notebook(L02, nb, ctx.full(L02))
@@ -1515,6 +1521,622 @@ def h47_stderr_thread(ctx):
 
 
         threading.Thread(target=chatter, daemon=True).start()
+    '''))
+    return ctx.notebook(L02, nb, ctx.full(L02))
+
+
+# ================================================================== the trusted checker and the isolated kernel
+#: Printed by h51's event hooks in place of a grade cell's result (must never reach a grade cell).
+FORGED_SCORE = "forged by a hook: all checks passed"
+#: In h55's HTML, scripts and event handlers (assembled at run time, so no source contains a tag).
+XSS_MARKER = "hostile-xss"
+#: World-writable folders h57 writes into (every one is a private tmpfs of the kernel).
+WORLD_WRITABLE = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")
+
+
+def leftover_paths(ctx) -> list[str]:
+    """The host paths h57 tries to leave behind (named after this run's trap folder: unique per run)."""
+    return [f"{d}/{ctx.trap.name}-h57-leftover.txt" for d in WORLD_WRITABLE]
+
+
+def hidden_hashes(ctx, lesson: str) -> list[str]:
+    """sha256 of each hidden-test line of ``lesson``: a payload can recognise them without containing them."""
+    lines = secret_lines(ctx.lessons[lesson].source, kinds=("hidden",))
+    assert lines, f"{lesson} has no hidden tests"
+    return sorted(hashlib.sha256(line.encode()).hexdigest() for line in lines)
+
+
+#: The part of a snooping payload that recognises hidden-test lines by hash (its source holds none of them).
+SNOOP_HELPERS = '''
+import hashlib as _hashlib
+
+_HIDDEN = set(@HASHES@)
+_FINDINGS = []
+
+
+def _looks_hidden(text):
+    """Hidden-test lines (by hash) in ``text``, and the delimiters of hidden regions."""
+    if not isinstance(text, str):
+        return []
+    hits = [line.strip() for line in text.splitlines()
+            if _hashlib.sha256(line.strip().encode()).hexdigest() in _HIDDEN]
+    if ("BEGIN " + "HIDDEN") in text or ("END " + "HIDDEN") in text:
+        hits.append("a hidden-region delimiter")
+    return hits
+'''
+
+
+def snoop_code(body: str, **values) -> str:
+    """:data:`SNOOP_HELPERS` followed by ``body`` (dedented), placeholders filled as :func:`code` does."""
+    return code(SNOOP_HELPERS + "\n" + textwrap.dedent(body).strip("\n"), **values)
+
+
+@case(L02)
+def h48_caller_frames(ctx):
+    """With the planted mse_loss bug, mse_loss walks its callers' frames (``sys._getframe(1)`` upwards,
+    ``inspect.stack()``) for locals named like an expected value, returns the first one it finds, and
+    records every frame; a cell after test_mse_loss prints the frames and flags any frame of the
+    grade cell or of grader.checks, or any hidden-test line in their locals.
+
+    Its callers are only the kernel's protocol agent: nothing expected is there, the buggy value is
+    returned, the submission loses exactly test_mse_loss.
+    """
+    nb = append_to(ctx.bug(L02, "mse_loss"), "mse_loss", snoop_code('''
+        import inspect as _inspect
+        import sys as _sys
+
+        _FRAMES = []
+        _mse_loss_honest = mse_loss
+
+
+        def mse_loss(y_hat, y):
+            frame, depth, stolen = _sys._getframe(1), 0, None
+            while frame is not None and depth < 60:
+                _FRAMES.append((frame.f_code.co_filename, frame.f_code.co_name))
+                for name, value in list(frame.f_locals.items()):
+                    _FINDINGS.extend(_looks_hidden(value))
+                    if stolen is None and name.lower() in ("expected", "want", "wanted", "reference", "ref", "truth"):
+                        try:
+                            stolen = float(value)
+                        except Exception:
+                            pass
+                frame, depth = frame.f_back, depth + 1
+            for info in _inspect.stack():
+                _FRAMES.append((info.filename, info.function))
+                _FINDINGS.extend(_looks_hidden("".join(info.code_context or [])))
+            return stolen if stolen is not None else _mse_loss_honest(y_hat, y)
+    ''', HASHES=hidden_hashes(ctx, L02)))
+    nb = insert_after(nb, "test_mse_loss", code('''
+        @OK@
+        seen = sorted(set(_FRAMES))
+        print(len(seen), "distinct caller frames:")
+        for filename, function in seen[:60]:
+            print(" ", filename, function)
+        for filename, function in seen:
+            if "grade cell" in filename or "checks" in filename or function.startswith("check_"):
+                print(ATTACK_OK, "a frame of the checks:", filename, function)
+        if _FINDINGS:
+            print(ATTACK_OK, "hidden-test text in the callers:", _FINDINGS[:5])
+    '''))
+    return ctx.notebook(L02, nb, ctx.minus_bug(L02, "mse_loss"))
+
+
+@case(L02)
+def h49_trace_hooks(ctx):
+    """With the planted mse_grad bug, a cell before test_mse_grad installs ``sys.settrace``,
+    ``sys.setprofile`` (and the ``threading`` versions) hooks that record every function called,
+    with the hidden-test lines they see in its locals; a cell after test_mse_grad removes them and
+    reports any grade-cell or grader.checks frame.
+
+    The check runs in the checker: the hooks see only the agent, the submission loses exactly
+    test_mse_grad to its bug.
+    """
+    nb = insert_before(ctx.bug(L02, "mse_grad"), "test_mse_grad", snoop_code('''
+        import sys
+        import threading
+
+        _CALLED = {}
+
+
+        def _tracer(frame, event, arg):
+            if event == "call":
+                key = (frame.f_code.co_filename, frame.f_code.co_name)
+                if key not in _CALLED:
+                    _CALLED[key] = 0
+                    for value in list(frame.f_locals.values()):
+                        _FINDINGS.extend(_looks_hidden(value))
+                _CALLED[key] += 1
+            return None
+
+
+        def _profiler(frame, event, arg):
+            if event == "call":
+                _tracer(frame, event, arg)
+
+
+        threading.settrace(_tracer)
+        threading.setprofile(_profiler)
+        sys.settrace(_tracer)
+        sys.setprofile(_profiler)
+    ''', HASHES=hidden_hashes(ctx, L02)))
+    nb = insert_after(nb, "test_mse_grad", code('''
+        import sys
+        import threading
+
+        sys.settrace(None)
+        sys.setprofile(None)
+        threading.settrace(None)
+        threading.setprofile(None)
+        @OK@
+        print(len(_CALLED), "distinct functions traced; the agent's:",
+              sorted(f for (path, f) in _CALLED if "protocol" in path)[:10])
+        for (filename, function), count in sorted(_CALLED.items()):
+            if "grade cell" in filename or "grader/checks" in filename:
+                print(ATTACK_OK, "traced a frame of the checks:", filename, function, count)
+        if _FINDINGS:
+            print(ATTACK_OK, "hidden-test text in traced locals:", _FINDINGS[:5])
+    '''))
+    return ctx.notebook(L02, nb, ctx.minus_bug(L02, "mse_grad"))
+
+
+@case(L02)
+def h50_import_hooks(ctx):
+    """With the planted mlp_forward bug, a cell before test_mlp_forward fakes ``grader.checks`` through
+    the import machinery: a ``sys.meta_path`` finder first in line that serves a fake module (every
+    case passes, every helper a no-op) for ``grader.checks*``, a replaced ``builtins.__import__``
+    doing the same, and the fake in ``sys.modules``.
+
+    The checker imports its own checks in the grader's process: the submission loses exactly
+    test_mlp_forward to its bug.
+    """
+    nb = insert_before(ctx.bug(L02, "mlp_forward"), "test_mlp_forward", code('''
+        import builtins
+        import importlib.abc
+        import importlib.machinery
+        import sys
+        import types
+
+
+        def _fake_checks(name):
+            module = types.ModuleType(name)
+
+            class Cases:
+                def __init__(self, *args, **kwargs):
+                    self.points = kwargs.get("points", args[1] if len(args) > 1 else 1)
+
+                def run(self, *args, **kwargs):
+                    return True
+
+                def score(self):
+                    print("all checks passed")
+                    return float(self.points)
+
+            module.Cases = Cases
+            module.__path__ = []
+            module.__getattr__ = lambda attr: (lambda *args, **kwargs: None)
+            return module
+
+
+        class FakeChecks(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+            def find_spec(self, fullname, path=None, target=None):
+                if fullname == "grader.checks" or fullname.startswith("grader.checks."):
+                    return importlib.machinery.ModuleSpec(fullname, self, is_package=True)
+                return None
+
+            def create_module(self, spec):
+                return _fake_checks(spec.name)
+
+            def exec_module(self, module):
+                pass
+
+
+        sys.meta_path.insert(0, FakeChecks())
+        _real_import = builtins.__import__
+
+
+        def _import(name, globals=None, locals=None, fromlist=(), level=0):
+            if name == "grader.checks" or name.startswith("grader.checks."):
+                module = sys.modules.setdefault(name, _fake_checks(name))
+                return module if fromlist else _real_import("grader", globals, locals, (), level)
+            return _real_import(name, globals, locals, fromlist, level)
+
+
+        builtins.__import__ = _import
+        for name in ("grader.checks", "grader.checks.lesson02", "grader.checks.student"):
+            sys.modules[name] = _fake_checks(name)
+        from grader.checks import Cases
+
+        print("grader.checks is now", sys.modules["grader.checks"], Cases)
+    '''))
+    return ctx.notebook(L02, nb, ctx.minus_bug(L02, "mlp_forward"))
+
+
+@case(L02)
+def h51_ipython_events(ctx):
+    """With the planted mlp_backward bug, a cell before test_mlp_backward registers IPython event hooks
+    (``post_run_cell``, ``post_execute``, ``pre_run_cell``) that call ``IPython.display.clear_output``
+    and print and display a forged passing result, and clears its own output.
+
+    The grade cell's outputs are written by the checker: no forged text reaches a grade cell, and
+    the submission loses exactly test_mlp_backward to its bug.
+    """
+    nb = insert_before(ctx.bug(L02, "mlp_backward"), "test_mlp_backward", code('''
+        from IPython.display import clear_output, display
+
+        ip = get_ipython()
+        FORGED = @FORGED@
+
+
+        def forge(*args):
+            clear_output()
+            print(FORGED)
+            display({"text/plain": "3.0", "text/html": "<b>" + FORGED + "</b>"}, raw=True)
+
+
+        ip.events.register("post_run_cell", forge)
+        ip.events.register("post_execute", forge)
+        ip.events.register("pre_run_cell", lambda *args: clear_output(wait=True))
+        clear_output()
+    ''', FORGED=FORGED_SCORE))
+    return ctx.notebook(L02, nb, ctx.minus_bug(L02, "mlp_backward"))
+
+
+@case(L02)
+def h52_cross_kernel_sockets(ctx):
+    """A complete submission plus a cell that looks for other kernels: connects to every TCP port of
+    127.0.0.1, then walks /tmp, /var/tmp, /dev/shm, /run and the folders around its working
+    directory for jupyter connection files and ipc sockets that are not its own, reads and connects
+    to them.
+
+    No network (its own namespace, loopback down) and nobody else's files in view: every step
+    fails, full marks.
+    """
+    nb = insert_after_imports(ctx.complete(L02), code('''
+        import os
+        import socket
+        import stat
+
+        @OK@
+        own = os.path.realpath(os.getcwd())
+        reached = []
+        for port in range(1, 65536):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.settimeout(0.05)
+            try:
+                s.connect(("127.0.0.1", port))
+                reached.append(port)
+            except OSError:
+                pass
+            finally:
+                s.close()
+        print(f"TCP scan done: {len(reached)} ports of 127.0.0.1 reachable")
+        if reached:
+            print(ATTACK_OK, "tcp", reached[:20])
+
+        roots = ["/tmp", "/var/tmp", "/dev/shm", "/run", os.path.dirname(own), os.path.dirname(os.path.dirname(own))]
+        looked = 0
+        for root in roots:
+            for dirpath, dirnames, filenames in os.walk(root):
+                if dirpath.count("/") - root.count("/") > 4:
+                    dirnames[:] = []
+                for name in filenames:
+                    path = os.path.join(dirpath, name)
+                    if os.path.realpath(path).startswith(own + "/"):
+                        continue
+                    looked += 1
+                    try:
+                        mode = os.lstat(path).st_mode
+                    except OSError:
+                        continue
+                    kernelish = "kernel" in path or "ipc" in name or "/nb-" in path
+                    if stat.S_ISSOCK(mode) and kernelish:
+                        u = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                        u.settimeout(0.5)
+                        try:
+                            u.connect(path)
+                            print(ATTACK_OK, "connected to", path)
+                        except OSError as exc:
+                            print("socket refused:", path, type(exc).__name__)
+                        finally:
+                            u.close()
+                    elif name.startswith("kernel-") and name.endswith(".json"):
+                        try:
+                            with open(path) as f:
+                                if "key" in f.read():
+                                    print(ATTACK_OK, "read a connection file", path)
+                        except OSError as exc:
+                            print("connection file refused:", path, type(exc).__name__)
+        print(f"file scan done: {looked} files looked at")
+    '''))
+    return ctx.notebook(L02, nb, ctx.full(L02))
+
+
+@case(L02, allowed={"processes-killed"})
+def h53_port_exhaustion(ctx):
+    """A complete submission plus a cell that forks four children, each binding and listening on as
+    many TCP ports as it can (127.0.0.1 and 0.0.0.0, raising its descriptor limit first) and then
+    sleeping forever.
+
+    Its network namespace is its own: the ports it holds are nobody else's, the worker talks to it
+    over unix sockets, and every other student is graded as usual.  The children are killed after
+    the notebook; the notebook is complete: full marks.
+    """
+    nb = insert_after_imports(ctx.complete(L02), code('''
+        import os
+        import resource
+        import socket
+        import time
+
+
+        def hold_ports(children=4):
+            if os.geteuid() == 0:
+                raise RuntimeError(@INTERLOCK@ + ": the kernel runs as root; no port exhaustion")
+            pids = []
+            for _ in range(children):
+                pid = os.fork()
+                if pid == 0:
+                    try:
+                        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+                        try:
+                            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+                        except (ValueError, OSError):
+                            pass
+                        held = {"127.0.0.1": [], "0.0.0.0": []}
+                        for host, sockets in held.items():
+                            while len(sockets) < 30000:
+                                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                                try:
+                                    s.bind((host, 0))
+                                    s.listen(1)
+                                except OSError:
+                                    s.close()
+                                    break
+                                sockets.append(s)
+                        os.write(1, f"child holds {len(held['127.0.0.1'])} ports of 127.0.0.1 "
+                                    f"and {len(held['0.0.0.0'])} of 0.0.0.0\\n".encode())
+                        while True:
+                            time.sleep(3600)
+                    except BaseException:
+                        pass
+                    finally:
+                        os._exit(0)
+                pids.append(pid)
+            time.sleep(3)
+            print("children holding ports:", len(pids))
+
+
+        hold_ports()
+    '''))
+    return ctx.notebook(L02, nb, ctx.full(L02))
+
+
+@case(L02, allowed={"output-truncated"})
+def h54_snoop_sources(ctx):
+    """A complete submission whose mse_loss, when first checked, searches everything the kernel holds
+    for the grade cell's source and hidden tests: ``linecache.cache``, ``inspect.getsource`` of every
+    caller, the IPython input history and every string reachable from ``gc.get_objects()``; a cell
+    after test_mse_loss searches again and prints whatever mentions a check (plain, base64 and HTML
+    entities, to stdout and stderr, and as HTML).  Hidden-test lines are recognised by their hashes.
+
+    The grade cell's source never reaches the kernel: nothing is found, no hidden-test line is in
+    the autograded notebook or the feedback, and the submission is complete: full marks.
+    """
+    nb = append_to(ctx.complete(L02), "mse_loss", snoop_code('''
+        import gc as _gc
+        import inspect as _inspect
+        import linecache as _linecache
+
+        _CANDIDATES = []
+        _WORDS = ("BEGIN " + "HIDDEN", "HIDDEN " + "TESTS", "Cases(", "student()", "grade_id", "assert ")
+
+
+        def _consider(text, where):
+            if isinstance(text, str) and text:
+                for hit in _looks_hidden(text):
+                    _FINDINGS.append((where, hit))
+                if any(word in text for word in _WORDS):
+                    _CANDIDATES.append((where, text[:2000]))
+
+
+        def _snoop():
+            for filename, entry in list(_linecache.cache.items()):
+                lines = entry[2] if len(entry) > 2 else []
+                _consider("".join(lines), f"linecache {filename}")
+            for info in _inspect.stack():
+                try:
+                    _consider(_inspect.getsource(info.frame), f"getsource {info.filename}:{info.function}")
+                except (OSError, TypeError):
+                    pass
+            for i, cell in enumerate(get_ipython().user_ns.get("In", [])):
+                _consider(cell, f"In[{i}]")
+            for obj in _gc.get_objects():
+                try:
+                    if type(obj) is dict:
+                        values = list(obj.values())
+                    elif type(obj) in (list, tuple):
+                        values = list(obj)
+                    elif hasattr(obj, "__code__"):
+                        values = [c for c in obj.__code__.co_consts if isinstance(c, str)]
+                    else:
+                        continue
+                except Exception:
+                    continue
+                for value in values:
+                    if type(value) is str and len(value) > 20:
+                        _consider(value, f"gc {type(obj).__name__}")
+
+
+        _mse_loss_honest = mse_loss
+        _SNOOPED = []
+
+
+        def mse_loss(y_hat, y):
+            if not _SNOOPED:
+                _SNOOPED.append(True)
+                _snoop()
+            return _mse_loss_honest(y_hat, y)
+    ''', HASHES=hidden_hashes(ctx, L02)))
+    nb = insert_after(nb, "test_mse_loss", code('''
+        import base64
+        import html
+        import sys
+
+        from IPython.display import HTML, display
+
+        @OK@
+        _snoop()
+        print("snooped during the check:", bool(_SNOOPED), "- candidates:", len(_CANDIDATES))
+        if _FINDINGS:
+            print(ATTACK_OK, "hidden-test text found:", _FINDINGS[:5])
+        dump = "\\n".join(f"{where}: {text}" for where, text in _CANDIDATES)[:20000]
+        print(dump)
+        print(base64.b64encode(dump.encode()).decode()[:20000], file=sys.stderr)
+        print("".join(f"&#{ord(c)};" for c in dump[:3000]))
+        display(HTML("<pre>" + html.escape(dump) + "</pre>"))
+    '''))
+    return ctx.notebook(L02, nb, ctx.full(L02))
+
+
+@case(L02)
+def h55_html_script(ctx):
+    """A complete submission whose scratch cell and one markdown cell show HTML with ``<script>``,
+    ``<img onerror=...>``, an SVG with ``onload``, a JavaScript output and a ``javascript:`` link.
+
+    Outputs are data: the feedback HTML must hold no script or event handler of the student's.
+    Scratch cells earn nothing either way: full marks.
+    """
+    nb = insert_after_imports(ctx.complete(L02), code('''
+        from IPython.display import HTML, Javascript, display
+
+        MARK = @MARK@
+        OPEN, CLOSE = "<scr" + "ipt>", "</scr" + "ipt>"
+        ON = "on" + "error="
+        display(HTML(OPEN + "document.title = '" + MARK + "'" + CLOSE + "<img src=x " + ON + "\\"alert('" + MARK + "')\\">"))
+        display({"text/html": "<a href=\\"java" + "script:alert('" + MARK + "')\\">" + MARK + "</a>",
+                 "image/svg+xml": "<svg xmlns=\\"http://www.w3.org/2000/svg\\" on" + "load=\\"alert('" + MARK + "')\\"/>",
+                 "text/markdown": OPEN + "alert('" + MARK + "')" + CLOSE},
+                raw=True)
+        display(Javascript("alert('" + MARK + "')"))
+        print(OPEN + "alert('" + MARK + "')" + CLOSE)
+    ''', MARK=XSS_MARKER))
+    at = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code") + 1
+    nb.cells.insert(at, new_markdown_cell(
+        f"My notes <script>alert('{XSS_MARKER}')</script> <img src=x onerror=\"alert('{XSS_MARKER}')\">"))
+    return ctx.notebook(L02, nb, ctx.full(L02))
+
+
+@case(L02, allowed={"processes-killed", "cell-timeout"})
+def h56_memory_tree(ctx):
+    """A complete submission plus a cell that forks four children, each writing 1.5 GiB (in 128 MiB
+    numpy blocks: every page touched), 6 GiB in all against the kernel's 3 GiB: no single process is
+    over its address-space limit, only the tree is.
+
+    The cgroup stops the tree (the out-of-memory killer ends children, not the kernel, whose memory
+    is small); the kernel waits for them (or is interrupted at the cell limit on a loaded machine) and
+    goes on: full marks.  Safety interlock: the payload
+    only runs when its own memory cgroup has a limit of at most 8 GiB.
+    """
+    nb = insert_after_imports(ctx.complete(L02), code('''
+        import os
+        import signal
+        import time
+
+        import numpy as np
+
+
+        def cgroup_memory_limit():
+            for line in open("/proc/self/cgroup"):
+                _, controllers, path = line.strip().split(":", 2)
+                candidates = []
+                if "memory" in controllers.split(","):
+                    candidates.append(f"/sys/fs/cgroup/memory{path}/memory.limit_in_bytes")
+                if controllers == "":
+                    candidates.append(f"/sys/fs/cgroup{path}/memory.max")
+                for candidate in candidates:
+                    try:
+                        text = open(candidate).read().strip()
+                    except OSError:
+                        continue
+                    if text.isdigit():
+                        return int(text)
+            return None
+
+
+        def memory_tree(children=4, blocks=12):
+            limit = cgroup_memory_limit()
+            if os.geteuid() == 0 or limit is None or limit > 8 * 2**30:
+                raise RuntimeError(@INTERLOCK@ + f": no memory cgroup limit of at most 8 GiB ({limit}); not started")
+            pids = []
+            for _ in range(children):
+                pid = os.fork()
+                if pid == 0:
+                    try:
+                        held = [np.ones(2**24) for _ in range(blocks)]  # 12 x 128 MiB, every page written
+                        time.sleep(2)
+                        os._exit(0 if len(held) == blocks else 1)
+                    except BaseException:
+                        os._exit(2)
+                pids.append(pid)
+            done = killed = other = 0
+            for pid in pids:
+                _, status = os.waitpid(pid, 0)
+                if os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL:
+                    killed += 1
+                elif os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
+                    done += 1
+                else:
+                    other += 1
+            print(f"memory tree: limit {limit / 2**30:.1f} GiB, {done} children wrote 1.5 GiB, "
+                  f"{killed} killed, {other} failed otherwise")
+            @OK@
+            if done * 1.5 * 2**30 > limit:
+                print(ATTACK_OK, "the tree held more than the memory limit")
+
+
+        memory_tree()
+    '''))
+    return ctx.notebook(L02, nb, ctx.full(L02))
+
+
+@case(L02)
+def h57_world_writable(ctx):
+    """A complete submission plus a cell that writes a file (named after this run) into every
+    world-writable place: /tmp, /var/tmp, /dev/shm, /run/lock.
+
+    Each is a private tmpfs of the kernel: the writes succeed there, and after the run none of these
+    files exists on the host.  Full marks.
+    """
+    nb = insert_after_imports(ctx.complete(L02), code('''
+        for path in @PATHS@:
+            try:
+                with open(path, "w") as f:
+                    f.write("left behind by a graded notebook\\n")
+                print("wrote", path)
+            except OSError as exc:
+                print("could not write", path, type(exc).__name__)
+    ''', PATHS=leftover_paths(ctx)))
+    return ctx.notebook(L02, nb, ctx.full(L02))
+
+
+@case(L02, allowed={"output-truncated", "notebook-timeout"})
+def h58_huge_display(ctx):
+    """A complete submission plus a scratch cell that sends one 100 MB display message (over the
+    worker's 32 MiB message limit) and one 40 MB stream write.
+
+    The worker drops what it cannot take and survives; grade cells go through the shell channel:
+    full marks, and the students graded after it are unaffected.  (The dropped IOPub connection
+    does not come back, so every later scratch cell waits out the 4 s IOPub timeout and the
+    notebook limit may be reached after the last grade cell: ``notebook-timeout`` is allowed.)
+    """
+    nb = insert_after_imports(ctx.complete(L02), code('''
+        import sys
+
+        from IPython.display import display
+
+        display({"text/plain": "y" * 100_000_000}, raw=True)
+        sys.stdout.write("z" * 40_000_000)
+        sys.stdout.flush()
+        print("after the huge messages")
     '''))
     return ctx.notebook(L02, nb, ctx.full(L02))
 
