@@ -14,6 +14,7 @@ import ast
 import contextlib
 import io
 import json
+import linecache
 from pathlib import Path
 
 from nbformat import NotebookNode
@@ -79,7 +80,7 @@ def namespace_from_notebook(path: Path | str, skip_grade_cells: bool = True, sto
     """
     nb = json.loads(Path(path).read_text())
     ns: dict = {"__name__": "__main__"}
-    for cell in nb["cells"]:
+    for number, cell in enumerate(nb["cells"]):
         if cell["cell_type"] != "code":
             continue
         meta = cell.get("metadata", {}).get("nbgrader", {})
@@ -89,5 +90,8 @@ def namespace_from_notebook(path: Path | str, skip_grade_cells: bool = True, sto
             continue
         source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
         code = "\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!")))
-        exec(compile(code, f"<cell {meta.get('grade_id', '')}>", "exec"), ns)
+        # registered like IPython does, so inspect.getsource works on what the cell defines
+        filename = f"<cell {number} {meta.get('grade_id', '')}>"
+        linecache.cache[filename] = (len(code), None, code.splitlines(keepends=True), filename)
+        exec(compile(code, filename, "exec"), ns)
     return ns
