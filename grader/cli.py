@@ -76,7 +76,7 @@ def _cmd_mutants(args: argparse.Namespace) -> int:
         raise CourseError(f"unknown lesson {', '.join(unknown)} (lessons: {', '.join(sorted(lessons))})")
     rows, below = [], []
     for name in names:
-        results = mutants.run_lesson(lessons[name].folder, seeds=args.seeds, limit=args.limit)
+        results = mutants.run_lesson(lessons[name].folder, seeds=args.seeds, limit=args.limit, jobs=args.jobs)
         rows += mutants.table(name, results)
         for r in results:
             if 100 * r.score < args.goal:
@@ -214,6 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=None, help="at most this many mutants per exercise")
     p.add_argument("--show", choices=("survived", "equivalent", "all"), default="survived",
                    help="which mutants to list under the table (default: %(default)s)")
+    p.add_argument("--jobs", "-j", type=int, default=None, help="mutants graded at once (default: number of cores)")
     p.add_argument("--goal", type=float, default=95.0, help="exit 1 when an exercise scores below this %% (default: 95)")
     p.set_defaults(func=_cmd_mutants)
 

@@ -120,7 +120,29 @@ class StripHiddenTests(NbGraderPreprocessor):
                 cell.source = sanitize_markdown(cell.source)  # written by the student: data, not page code
             if cell.cell_type == "raw":
                 cell.cell_type = "markdown"  # a raw cell is passed to HTML untouched: render it as (clean) text
+            if cell.cell_type == "code":
+                sanitize_outputs(cell)
         return nb, resources
+
+
+#: Output types a page would run or that can carry code (dropped), and those kept as cleaned HTML.
+_DROPPED_MIME = ("application/javascript", "text/javascript", "image/svg+xml", "application/vnd.jupyter.widget-view+json")
+
+
+def sanitize_outputs(cell) -> None:
+    """A student's rich outputs made inert: HTML and markdown cleaned, script-like types dropped."""
+    for out in cell.get("outputs", []):
+        data = out.get("data")
+        if not data:
+            continue
+        for mime in list(data):
+            if mime in _DROPPED_MIME:
+                del data[mime]
+                data.setdefault("text/plain", f"[{mime} output removed from the feedback page]")
+            elif mime == "text/html":
+                data[mime] = _clean(data[mime] if isinstance(data[mime], str) else "".join(data[mime]))
+            elif mime == "text/markdown":
+                data[mime] = sanitize_markdown(data[mime] if isinstance(data[mime], str) else "".join(data[mime]))
 
 
 #: Tags and attributes a student's markdown may keep in the feedback page (no script, style, iframe, form,
@@ -133,10 +155,15 @@ _SAFE_ATTRIBUTES = {"a": ["href", "title"], "*": ["class"]}
 
 def sanitize_markdown(text: str) -> str:
     """A student's markdown as safe HTML: rendered, then cleaned by bleach (what nbconvert uses for outputs)."""
-    import bleach
     from nbconvert.filters.markdown import markdown2html
 
-    return bleach.clean(markdown2html(text), tags=_SAFE_TAGS, attributes=_SAFE_ATTRIBUTES,
+    return _clean(markdown2html(text))
+
+
+def _clean(html_text: str) -> str:
+    import bleach
+
+    return bleach.clean(html_text, tags=_SAFE_TAGS, attributes=_SAFE_ATTRIBUTES,
                         protocols=["http", "https", "mailto"], strip=True)
 
 

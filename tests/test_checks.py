@@ -37,7 +37,7 @@ def test_message_names_quantity_shape_error_threshold_and_worst_entry(g):
     (lambda g: -g, "sign is flipped"),
     (lambda g: 2 * g, "factor 2"),
     (lambda g: 0.5 * g, "factor 1/2"),
-    (lambda g: 3.7 * g, "constant factor of 3.7"),
+    (lambda g: 3.7 * g, "the same factor 3.7"),
     (lambda g: np.zeros_like(g), "all zeros"),
     (lambda g: g + np.nan, "nan or inf"),
 ])
@@ -133,3 +133,27 @@ def test_specific_candidate_hint_wins_over_generic_all_zeros(g):
 def test_scalar_messages_have_no_shape_noise():
     msg = fails_with(lambda: checks.assert_close("loss", 2.0, 1.0), "loss: got 2, expected 1", "factor 2")
     assert "shape" not in msg and "worst entry" not in msg
+
+
+def test_a_single_wrong_number_gets_no_made_up_factor_hint():
+    """One number is "a factor" of any other: no hint unless a known bug fits."""
+    with pytest.raises(AssertionError) as info:
+        checks.assert_close("loss", 0.7658 * 3.0, 3.0)
+    assert "factor" not in str(info.value)
+
+
+def test_scalar_messages_show_enough_digits_to_see_the_difference():
+    with pytest.raises(AssertionError) as info:
+        checks.assert_close("sum of probabilities", 1.0 + 1.5e-9, 1.0, rtol=1e-12)
+    message = str(info.value)
+    assert "got 1," not in message and "1.0000000015" in message
+
+
+def test_float32_results_are_judged_at_float32_accuracy():
+    x = np.linspace(-3, 3, 50)
+    exact = np.tanh(x)
+    checks.assert_close("tanh in float32", np.tanh(x.astype(np.float32)), exact)   # right maths, float32
+    with pytest.raises(AssertionError):
+        checks.assert_close("wrong in float32", (1.001 * np.tanh(x)).astype(np.float32), exact)
+    with pytest.raises(AssertionError):  # float64 keeps the tight tolerance
+        checks.assert_close("float64", exact * (1 + 1e-6), exact)

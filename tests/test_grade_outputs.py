@@ -1,6 +1,7 @@
 """grader.grade_outputs: the outputs nbgrader scores from, after GradeCellOutputs (scored with nbgrader's own rule)."""
 from __future__ import annotations
 
+import pytest
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 from nbgrader.utils import determine_grade
 
@@ -64,6 +65,7 @@ def test_a_second_result_in_a_grade_cell_is_a_forgery_and_scores_0():
     assert lines and lines[0].startswith("tampering: grade cell test_x produced 2 results")
 
 
+@pytest.mark.parametrize("grade", [False, True])
 def test_floods_are_cut_with_a_marker_and_the_grade_is_kept(grade):
     flood = "\n".join(map(str, range(50_000))) + "\n"
     outputs = [new_output("stream", name="stdout", text=flood), _result(2.0)]

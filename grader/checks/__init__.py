@@ -358,8 +358,10 @@ def diagnose(got: np.ndarray, expected: np.ndarray, batch_size: int | None = Non
     if ee > 0:
         r = _float(_add_reduce(_multiply(got, expected), axis=None)) / ee
         if _close(got, _multiply(r, expected), rtol):
-            known = [(-1.0, "the sign is flipped"), (2.0, "off by a factor 2 (the 1/2 of the squared loss, or a doubled term)"),
-                     (0.5, "off by a factor 1/2 (a 2 from the derivative of the square is missing)")]
+            known = [(-1.0, "the sign is flipped"),
+                     (2.0, "off by a factor 2 (the 1/2 of the squared loss missing, or a term counted twice?)"),
+                     (0.5, "off by a factor 1/2 (a factor 2 missing, e.g. from the derivative of a square, "
+                           "or a division too many?)")]
             if batch_size and batch_size > 1:
                 known += [(_float(batch_size),
                            f"off by a factor B = {batch_size}: the 1/B of the mean over the batch is missing"),
@@ -368,8 +370,10 @@ def diagnose(got: np.ndarray, expected: np.ndarray, batch_size: int | None = Non
             for factor, text in known:
                 if _abs_builtin(r - factor) <= 1e-4 * _abs_builtin(factor):
                     return f"Hint: {text}."
-            if _abs_builtin(r - 1) > 1e-3:
-                return f"Hint: off by a constant factor of {r:.4g}."
+            # a factor is a property of several numbers: one wrong number is "a factor" of any right one
+            nonzero = _int(_add_reduce(_abs(expected) > 1e-12 * _max(_norm(expected), 1e-300), axis=None))
+            if nonzero >= 2 and _abs_builtin(r - 1) > 1e-3:
+                return f"Hint: every entry is off by the same factor {r:.4g}."
     return ""
 
 
@@ -382,8 +386,37 @@ def _worst_entry(got: np.ndarray, expected: np.ndarray, got_label: str, expected
     return f"worst entry {where}: {got_label} {got[idx]:.8g}, {expected_label} {expected[idx]:.8g}"
 
 
+def _distinct(a: float, b: float) -> tuple[str, str]:
+    """``a`` and ``b`` with enough digits to tell them apart (8 when that is enough, up to 17)."""
+    for digits in (8, 12, 17):
+        x, y = f"{a:.{digits}g}", f"{b:.{digits}g}"
+        if x != y:
+            return x, y
+    return x, y
+
+
+def _low_precision(value: object) -> float | None:
+    """Machine epsilon of a float16/float32 result (arrays, numbers, or nested lists of them), else None."""
+    value = _plain(value)
+    if _isinstance(value, (_ndarray, np.generic)) and value.dtype.kind == "f" and value.dtype.itemsize < 8:
+        return _float(np.finfo(value.dtype).eps)
+    if _type(value) in (_list, _tuple) and value:
+        eps = [_low_precision(v) for v in value]
+        if _all_builtin(e is not None for e in eps):
+            return _max(eps)
+    return None
+
+
+#: A float32 result is judged at this many float32 epsilons (about 6e-6): right maths in float32 passes,
+#: a wrong formula (errors of order 1e-2 and more) does not.
+LOW_PRECISION_EPS = 50
+
+
 def _compare(name: str, got_raw: object, expected_raw: object, threshold: float, kind: str,
              batch_size: int | None, candidates: Mapping[str, np.ndarray] | None) -> float:
+    eps = _low_precision(got_raw)
+    if eps is not None:  # tolerances follow from the dtype the student computed in
+        threshold = _max(threshold, LOW_PRECISION_EPS * eps)
     got = to_float64(got_raw, name)
     expected = _asarray(_plain(expected_raw), dtype=_float64)
     if got.shape != expected.shape:
@@ -399,7 +432,8 @@ def _compare(name: str, got_raw: object, expected_raw: object, threshold: float,
         hint = diagnose(got, expected, batch_size, candidates)
     labels = ("analytic", "numeric") if kind == "gradient" else ("got", "expected")
     if got.ndim == 0:  # a scalar: no shape or worst entry to speak of
-        raise _AssertionError(f"{name}: {labels[0]} {_float(got):.8g}, {labels[1]} {_float(expected):.8g}; "
+        a, b = _distinct(_float(got), _float(expected))
+        raise _AssertionError(f"{name}: {labels[0]} {a}, {labels[1]} {b}; "
                               f"relative error {err:.3e} > threshold {threshold:.1e}. {hint}".rstrip())
     worst = _worst_entry(got, expected, *labels)
     raise _AssertionError(

@@ -339,8 +339,10 @@ def grade(namespace: dict, grade_sources: dict[str, str], grade_ids: list[str], 
             signal.alarm(0)
             signal.signal(signal.SIGALRM, old)
         replies += recorder.replies
-        ok = isinstance(value, float) and value >= points[gid] - 1e-9 and not any(
+        # nbgrader's rule: an error scores 0, a numeric result is the score, neither is full points
+        errored = not outputs and value is None and failure.startswith("the mutant ran") or any(
             o.get("output_type") == "error" for o in outputs)
+        ok = not errored and (value is None or (isinstance(value, (int, float)) and value >= points[gid] - 1e-9))
         if not ok:
             full = False
             if not failure:
@@ -406,8 +408,8 @@ def _exercises(lesson_dir: Path) -> dict[str, list[str]]:
 
 
 def run_lesson(lesson_dir: Path | str, seeds: int = 3, limit: int | None = None,
-               exercises: list[str] | None = None, progress: Callable[[str], None] | None = None
-               ) -> list[ExerciseResult]:
+               exercises: list[str] | None = None, progress: Callable[[str], None] | None = None,
+               jobs: int | None = None) -> list[ExerciseResult]:
     """Generate and grade the mutants of every exercise of one lesson."""
     from ..checker import grade_sources as read_grade_sources
     from ..checker import namespace_from_notebook
@@ -439,10 +441,18 @@ def run_lesson(lesson_dir: Path | str, seeds: int = 3, limit: int | None = None,
             if not full:
                 raise RuntimeError(f"{lesson_dir.name}/{exercise}: the solution itself loses points ({failure})")
             originals[seed] = replies
+        known = _known_equivalents(lesson_dir, exercise)
+        todo = []
         for mutant in generate(exercise, cell, limit):
             result.mutants.append(mutant)
-            outcome = _in_child(lambda m=mutant: _judge(m, base, sources, grade_ids, points, seed_list, originals),
-                                timeout=MUTANT_TIMEOUT * (len(seed_list) + 1))
+            reason = next((r for match, r in known if match in mutant.description), None)
+            if reason:
+                mutant.status, mutant.detail = "equivalent", f"listed in mutants.json: {reason}"
+            else:
+                todo.append(mutant)
+        tasks = [lambda m=m: _judge(m, base, sources, grade_ids, points, seed_list, originals) for m in todo]
+        for mutant, outcome in zip(todo, _in_children(tasks, timeout=MUTANT_TIMEOUT * (len(seed_list) + 1),
+                                                      jobs=jobs)):
             mutant.status, mutant.detail = outcome["status"], outcome.get("detail", "")
             if progress:
                 progress(f"{lesson_dir.name}/{exercise}: {mutant.status} {mutant.description}")
@@ -468,6 +478,29 @@ def _judge(mutant: Mutant, base: dict, sources: dict, grade_ids: list[str], poin
             status = "survived"
     detail = f"every reply to the checks equals the solution's on {len(seed_list)} seeds" if status == "equivalent" else ""
     return {"status": status, "detail": detail}
+
+
+def _known_equivalents(lesson_dir: Path, exercise: str) -> list[tuple[str, str]]:
+    """``(text in the mutant's description, reason)`` from ``solutions/<lesson>/mutants.json``.
+
+    The file lists mutants that are equivalent for a reason the automatic test cannot see, e.g. a negated
+    standard normal draw is still a standard normal draw: ``[{"exercise", "match", "reason"}]``.
+    """
+    path = lesson_dir / "mutants.json"
+    if not path.exists():
+        return []
+    return [(e["match"], e["reason"]) for e in json.loads(path.read_text()) if e.get("exercise") == exercise]
+
+
+def _in_children(tasks: list[Callable[[], dict]], timeout: float, jobs: int | None = None) -> list[dict]:
+    """Each task in its own forked process (see :func:`_in_child`), ``jobs`` at a time (default: the cores)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    jobs = max(1, jobs or os.cpu_count() or 1)
+    if jobs == 1 or len(tasks) < 2:
+        return [_in_child(t, timeout) for t in tasks]
+    with ThreadPoolExecutor(jobs) as pool:  # threads only wait on their child's pipe
+        return list(pool.map(lambda t: _in_child(t, timeout), tasks))
 
 
 def _in_child(fn: Callable[[], dict], timeout: float, memory: int = 4 << 30) -> dict:
