@@ -31,7 +31,7 @@ LESSON_RE = re.compile(r"^\d\d_[a-z0-9][a-z0-9_]*$")
 #: Files of a lesson folder that never leave the instructor's side (nbgrader's
 #: CourseDirectory.ignore lists them too, so they are never released or copied
 #: next to a submission).
-PRIVATE_FILES = ("bugs.json", "references.json")
+PRIVATE_FILES = ("bugs.json", "references.json", "mutants.json")
 #: Folders and files that are never copied anywhere.
 JUNK = shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__", "*.pyc", ".DS_Store")
 

@@ -20,9 +20,9 @@ c.CourseDirectory.root = os.path.dirname(os.path.dirname(os.path.abspath(__file_
 c.CourseDirectory.course_id = "backprop"
 c.CourseDirectory.source_directory = "solutions"
 c.CourseDirectory.release_directory = "lessons"
-# bugs.json (the planted bugs of a lesson) and references.json (the course_lib
-# references of its exercises) are instructor-only: never released, never
-# copied next to a student's submission.
+# bugs.json (the planted bugs of a lesson), references.json (the course_lib
+# references of its exercises) and mutants.json (its known-equivalent mutants)
+# are instructor-only: never released, never copied next to a submission.
 c.CourseDirectory.ignore = [
     ".ipynb_checkpoints",
     "*.pyc",
@@ -30,6 +30,7 @@ c.CourseDirectory.ignore = [
     "feedback",
     "bugs.json",
     "references.json",
+    "mutants.json",
 ]
 
 # Solution regions and their stub.
