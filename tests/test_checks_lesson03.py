@@ -54,7 +54,8 @@ def grade(ns: dict, seed=None) -> dict:
 
 
 def test_cells_use_the_checker_form():
-    assert set(SOURCES) == {"test_softmax", "test_softmax_jacobian", "test_cross_entropy", "test_train_step"}
+    assert set(SOURCES) == {"test_softmax", "test_log_softmax", "test_softmax_jacobian", "test_cross_entropy",
+                            "test_train_step"}
     for source in SOURCES.values():
         assert "from grader.checks import lesson03" in source
         assert source.rstrip().splitlines()[-1] == "cases.score()"
@@ -96,7 +97,7 @@ def test_planted_bug_loses_exactly_its_cells(solution_ns, bug):
 
 
 WRONG = {  # one wrong answer per exercise, in a style not in bugs.json
-    "test_softmax": ("softmax", "def log_softmax(Z):\n    return np.log(softmax(Z))\n", "-inf"),
+    "test_log_softmax": ("softmax", "def log_softmax(Z):\n    return np.log(softmax(Z))\n", "-inf"),
     "test_softmax_jacobian": ("softmax_jacobian", (
         "def softmax_jacobian(z):\n    e = np.exp(np.asarray(z))\n    a = e / e.sum()\n"
         "    return np.diag(a) - np.outer(a, a)\n"), "nan"),
@@ -131,3 +132,81 @@ def test_train_step_sees_rebinding_in_the_dict_and_a_returned_dict(solution_ns):
                     "def train_step(params, X, y, lr):\n    _right(params, X, y, lr)\n    return params\n")
     score, text = grade(with_cells(solution_ns, {"train_step": returns_dict}))["test_train_step"]
     assert score == 0.0 and "returned a dict" in text, text
+
+
+# ------------------------------------------------------------------ fair verdicts (misgradings fixed)
+def _score(ns: dict, exercise: str, source: str, grade_id: str, seed=None) -> tuple:
+    return grade(with_cells(ns, {exercise: source}), seed)[grade_id]
+
+
+GLOBAL_MAX_SOFTMAX = (
+    "def softmax(Z):\n    Z = np.asarray(Z, dtype=float)\n    E = np.exp(Z - Z.max())\n"
+    "    return E / E.sum(axis=1, keepdims=True)\n"
+    "def log_softmax(Z):\n    Z = np.asarray(Z, dtype=float)\n    m = Z.max()\n"
+    "    return Z - m - np.log(np.exp(Z - m).sum(axis=1, keepdims=True))\n")
+
+
+def test_a_global_max_is_not_told_that_the_max_subtraction_is_missing(solution_ns):
+    score, text = _score(solution_ns, "softmax", GLOBAL_MAX_SOFTMAX, "test_softmax")
+    assert 0 < score < POINTS["test_softmax"], text  # right on one-row inputs, wrong where rows differ by ~2000
+    assert "the max-subtraction is missing" not in text, text
+    assert "the maximum of the whole array was subtracted" in text, text
+
+
+def test_a_missing_log_softmax_keeps_the_softmax_points(solution_ns):
+    only_softmax = SOLUTION_CELLS["softmax"].split("def log_softmax")[0] + (
+        "def log_softmax(Z):\n    raise NotImplementedError()\n")
+    score, text = _score(solution_ns, "softmax", only_softmax, "test_softmax")
+    assert score == POINTS["test_softmax"], text
+    assert "FAIL" not in text and "Hint:" not in text, text
+    score, text = _score(solution_ns, "softmax", only_softmax, "test_log_softmax")
+    assert score == 0 and "not implemented yet" in text, text
+
+
+def test_a_float32_softmax_and_jacobian_earn_full_points(solution_ns):
+    f32 = ("def softmax(Z):\n    Z = np.asarray(Z, dtype=np.float32)\n    E = np.exp(Z - Z.max(axis=1, keepdims=True))\n"
+           "    return E / E.sum(axis=1, keepdims=True)\n"
+           "def log_softmax(Z):\n    Z = np.asarray(Z, dtype=np.float32)\n    m = Z.max(axis=1, keepdims=True)\n"
+           "    return Z - m - np.log(np.exp(Z - m).sum(axis=1, keepdims=True))\n")
+    score, text = _score(solution_ns, "softmax", f32, "test_softmax")
+    assert score == POINTS["test_softmax"], text
+    jac = ("def softmax_jacobian(z):\n    z = np.asarray(z, dtype=np.float32)\n    a = np.exp(z - z.max())\n"
+           "    a = a / a.sum()\n    return np.diag(a) - np.outer(a, a)\n")
+    score, text = _score(solution_ns, "softmax_jacobian", jac, "test_softmax_jacobian")
+    assert score == POINTS["test_softmax_jacobian"], text
+
+
+def test_a_forgotten_weight_update_is_not_told_about_rebinding(solution_ns):
+    no_w1 = ("_right = train_step\n"
+             "def train_step(params, X, y, lr):\n    W1 = params['W1'].copy()\n    loss = _right(params, X, y, lr)\n"
+             "    params['W1'][...] = W1\n    return loss\n")
+    score, text = _score(solution_ns, "train_step", no_w1, "test_train_step")
+    assert score == 0.0 and "params['W1']" in text and "was not changed" in text, text
+    assert "Hint:" not in text, text
+
+
+def test_a_copied_dict_is_told_that_nothing_changed(solution_ns):
+    _, source, _ = WRONG["test_train_step"]
+    score, text = _score(solution_ns, "train_step", source, "test_train_step")
+    assert score == 0.0 and "None of W1, b1, W2, b2 changed" in text, text
+
+
+def test_per_example_hint_only_for_per_example_losses(solution_ns):
+    repeated = ("_right = cross_entropy\n"
+                "def cross_entropy(Z, y):\n    return np.full(len(y), _right(Z, y))\n")
+    score, text = _score(solution_ns, "cross_entropy", repeated, "test_cross_entropy")
+    assert score < POINTS["test_cross_entropy"] and "expected one number" in text, text
+    assert "one loss per example" not in text, text
+    per_example = ("def cross_entropy(Z, y):\n    Z = np.asarray(Z, dtype=float)\n"
+                   "    return -log_softmax(Z)[np.arange(len(y)), y]\n")
+    score, text = _score(solution_ns, "cross_entropy", per_example, "test_cross_entropy")
+    assert "one loss per example" in text, text
+
+
+def test_a_non_finite_gradient_gets_no_guessed_cause(solution_ns):
+    # nan from a division by the probabilities (not from a missing max-subtraction): no cause is named
+    odd = ("def cross_entropy_grad(Z, y):\n    P = softmax(Z)\n    B = len(y)\n    Y = np.eye(P.shape[1])[y]\n"
+           "    return (P - Y) / B * (P / P)\n")
+    score, text = _score(solution_ns, "cross_entropy", odd, "test_cross_entropy")
+    assert score < POINTS["test_cross_entropy"] and "contains nan or inf" in text, text
+    assert "Hint:" not in text, text

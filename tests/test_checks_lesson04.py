@@ -230,3 +230,69 @@ def test_solution_scores_full_points_with_the_lessons_references_stubbed(sources
     finally:
         proc.stdin.close()
         proc.wait(timeout=30)
+
+
+# ------------------------------------------------------------------ fair verdicts (misgradings fixed)
+def _with_cell(solution_ns: dict, source: str) -> dict:
+    ns = dict(solution_ns)
+    exec(compile(source, "<changed cell>", "exec"), ns)  # noqa: S102 - a test's own answer
+    return ns
+
+
+def _solution_source(exercise: str) -> str:
+    return "".join(_solution_cell(json.loads(NOTEBOOK.read_text()), exercise)["source"])
+
+
+def test_zero_grad_inside_step_is_named_as_such(solution_ns, sources, points):
+    source = _solution_source("sgd").replace("        for p, g in zip", "        self.zero_grad()\n        for p, g in zip")
+    value, text = _grade_all(_with_cell(solution_ns, source), {"test_sgd": sources["test_sgd"]})["test_sgd"]
+    assert value == 0.0, text
+    assert "the gradients were set to zero before the update" in text, text
+    assert "rebind" not in text, text
+
+
+def test_a_linear_that_caches_only_its_first_input_loses_points(solution_ns, sources, points):
+    source = _solution_source("linear").replace("        self.X = X\n", "        if self.X is None:\n            self.X = X\n")
+    value, text = _grade_all(_with_cell(solution_ns, source), {"test_linear": sources["test_linear"]})["test_linear"]
+    assert value < points["test_linear"], text
+    assert "grad_W was computed with the input of an earlier forward call" in text, text
+
+
+def test_a_tanh_that_caches_only_its_first_input_loses_points(solution_ns, sources, points):
+    source = _solution_source("tanh").replace("        self.z = X\n        return np.tanh(self.z)\n",
+                                              "        if self.z is None:\n            self.z = X\n        return np.tanh(X)\n")
+    value, text = _grade_all(_with_cell(solution_ns, source), {"test_tanh": sources["test_tanh"]})["test_tanh"]
+    assert value < points["test_tanh"], text
+    assert "the input of an earlier forward call" in text, text
+
+
+def test_named_parameters_as_lists_pass_and_other_shapes_get_plain_messages(solution_ns, sources, points):
+    cell = {"test_named_parameters": sources["test_named_parameters"]}
+    as_lists = ('def collect_named_parameters(container, prefix=""):\n    out = []\n'
+                '    for i, layer in enumerate(container.layers):\n'
+                '        out.extend([n, p] for n, p in layer.named_parameters(prefix + str(i) + "."))\n    return out\n')
+    value, text = _grade_all(_with_cell(solution_ns, as_lists), cell)["test_named_parameters"]
+    assert value == points["test_named_parameters"], text
+    names_only = as_lists.replace("[n, p] for n, p", "n for n, p")
+    value, text = _grade_all(_with_cell(solution_ns, names_only), cell)["test_named_parameters"]
+    assert value < points["test_named_parameters"], text
+    assert "item 0 is a str, expected a (name, array) pair" in text, text
+    assert "ValueError" not in text and "<handle" not in text, text
+    as_dict = as_lists.replace("out = []", "out = {}").replace(
+        "out.extend([n, p] for n, p in", "out.update(").replace('"."))', '"."))')
+    value, text = _grade_all(_with_cell(solution_ns, as_dict), cell)["test_named_parameters"]
+    assert value < points["test_named_parameters"], text
+    assert "expected a list of (name, array) pairs, got a dict" in text, text
+    assert "<handle" not in text and "array(" not in text, text
+
+
+def test_float32_modules_in_networks_earn_full_points(solution_ns, sources, points):
+    linear32 = _solution_source("linear").replace(
+        "        self.X = X\n        return X @ self.W + self.b",
+        "        self.X = np.asarray(X, dtype=np.float32)\n        return self.X @ self.W.astype(np.float32) + self.b")
+    linear32 = linear32.replace("return grad_output @ self.W.T", "return (grad_output @ self.W.T).astype(np.float32)")
+    value, text = _grade_all(_with_cell(solution_ns, linear32), {"test_linear": sources["test_linear"]})["test_linear"]
+    assert value == points["test_linear"], text
+    tanh32 = _solution_source("tanh").replace("self.z = X\n", "self.z = np.asarray(X, dtype=np.float32)\n")
+    value, text = _grade_all(_with_cell(solution_ns, tanh32), {"test_tanh": sources["test_tanh"]})["test_tanh"]
+    assert value == points["test_tanh"], text

@@ -26,13 +26,17 @@ What the checks accept and how they drive the student's objects:
   ``param_names`` and object arrays as parameters (these come back as
   handles, so "the module's own array, not a copy" is a handle identity);
   a "course_lib Sequential" is a ``Module`` whose ``children`` answers the
-  numbered children, so ``Module.named_parameters`` recurses as course_lib's
-  ``Sequential`` does.
+  numbered children (the bound ``copy`` of a list stored with ``S.keep``),
+  so ``Module.named_parameters`` recurses as course_lib's ``Sequential`` does.
 * ``SGD``: the model is a tree of such ``Module`` objects with float
-  parameters and random gradients; the parameters are read back after
-  ``step()``, and the original array objects (kept in the student's process
-  through ``numpy.frompyfunc(operator.attrgetter(...))``) must hold the new
-  values too (an in-place update).
+  parameters (stored with ``S.keep``, so the check holds a handle to the very
+  array a leaf holds) and random gradients; the parameters are read back
+  after ``step()``, and the original array objects (``handle.read()``) must
+  hold the new values too (an in-place update).
+* Repeated calls: every single-module and network case runs a first forward
+  pass on other inputs, so a module that caches only its first input fails.
+* A float32 result of a student's module is judged at float32's precision,
+  also where it flows on through course_lib layers.
 
 None of these uses ``course_lib.modules.Linear``, ``Tanh``, ``Activation``,
 ``Sequential`` or ``course_lib.optim.SGD`` in the student's process (they
@@ -52,8 +56,13 @@ from course_lib import functional as F
 from grader.protocol import Handle, StudentError
 
 from . import (
+    DEFAULT_GRAD_THRESHOLD,
+    DEFAULT_RTOL,
+    LOW_PRECISION_EPS,
     Cases,
     Student,
+    _low_precision,  # a float32 result is judged at float32's precision
+    any_true,
     array_equal,
     assert_close,
     assert_gradient,
@@ -105,16 +114,27 @@ _STUDENT_CLASS = {"linear": "Linear", "tanh": "Tanh"}
 
 
 class _Remote:
-    """A student's module (a handle) in a chain that the check runs."""
+    """A student's module (a handle) in a chain that the check runs.
+
+    ``eps``: the largest machine epsilon of a float16/float32 result it returned (None while all were float64):
+    the chain's results are then judged at that precision.
+    """
 
     def __init__(self, handle: Handle, name: str):
         self.handle, self.name = handle, name
+        self.eps: float | None = None
+
+    def _read(self, raw: Any, what: str) -> np.ndarray:
+        eps = _low_precision(raw)
+        if eps is not None:
+            self.eps = max(self.eps or 0.0, eps)
+        return to_float64(raw, what)
 
     def forward(self, A: np.ndarray) -> np.ndarray:
-        return to_float64(self.handle.method("forward", A), f"{self.name}.forward output")
+        return self._read(self.handle.method("forward", A), f"{self.name}.forward output")
 
     def backward(self, G: np.ndarray) -> np.ndarray:
-        return to_float64(self.handle.method("backward", G), f"{self.name}.backward grad_input")
+        return self._read(self.handle.method("backward", G), f"{self.name}.backward grad_input")
 
     def grad(self, p: str) -> Any:
         return self.handle.get("grad_" + p)
@@ -183,6 +203,11 @@ class _Chain:
             twin_layers.append(twin_layer)
         return ref.Sequential(*twin_layers)
 
+    def tolerance(self, default: float) -> float:
+        """``default``, or float32's precision when a module of the student's computed in float32."""
+        eps = max((layer.eps for layer in self.layers if getattr(layer, "eps", None)), default=None)
+        return default if eps is None else max(default, LOW_PRECISION_EPS * eps)
+
     def forward(self, X: np.ndarray) -> np.ndarray:
         A = X.copy()
         for layer in self.layers:
@@ -195,18 +220,25 @@ class _Chain:
         return G
 
 
-def _check_chain(chain: _Chain, X: np.ndarray, G: np.ndarray, what: str) -> None:
-    """Forward output, grad_input and every Linear's grad_W, grad_b of the chain against its course_lib twin."""
+def _check_chain(chain: _Chain, X: np.ndarray, G: np.ndarray, what: str, stale: dict | None = None) -> None:
+    """Forward output, grad_input and every Linear's grad_W, grad_b of the chain against its course_lib twin.
+
+    ``stale``: ``{"W" | "b": {hint: value}}`` known-bug values of a one-layer chain's gradients.
+    """
     B = X.shape[0]
-    assert_close(f"{what}.forward output", chain.forward(X), chain.twin.forward(X), batch_size=B)
+    out = chain.forward(X)
+    assert_close(f"{what}.forward output", out, chain.twin.forward(X), rtol=chain.tolerance(DEFAULT_RTOL), batch_size=B)
     for _, layer, twin_layer in chain.linears:
         layer.zero_grad({"W": twin_layer.W.shape, "b": twin_layer.b.shape})
     grad_input = chain.backward(G.copy())
-    assert_gradient(f"{what}.backward grad_input", grad_input, numeric_vjp(chain.twin.forward, X, G), batch_size=B)
+    threshold = chain.tolerance(DEFAULT_GRAD_THRESHOLD)
+    assert_gradient(f"{what}.backward grad_input", grad_input, numeric_vjp(chain.twin.forward, X, G),
+                    threshold=threshold, batch_size=B)
     for label, layer, twin_layer in chain.linears:
         for p in ("W", "b"):
             numeric = param_vjp(getattr(twin_layer, p), lambda: chain.twin.forward(X), G)
-            assert_gradient(f"{what}.backward grad_{p} of layer {label}", layer.grad(p), numeric, batch_size=B)
+            assert_gradient(f"{what}.backward grad_{p} of layer {label}", layer.grad(p), numeric, threshold=threshold,
+                            batch_size=B, candidates=(stale or {}).get(p))
 
 
 def _network_case(S: Student, label: str, spec: list, B: int, under_test: str, what: str) -> None:
@@ -214,14 +246,22 @@ def _network_case(S: Student, label: str, spec: list, B: int, under_test: str, w
     chain = _Chain(S, spec, gen, under_test)
     d_in = chain.linears[0][2].W.shape[0]
     d_out = chain.twin.forward(np.zeros((1, d_in))).shape[1]
+    X0 = random_array(gen, (B, d_in), min_abs=0.1)  # an earlier batch: backward must use the latest one
     X = random_array(gen, (B, d_in), min_abs=0.1)
     G = random_array(gen, (B, d_out), min_abs=0.1)
+    first = chain.forward(X0)
+    assert_close(f"{what}.forward output (first call)", first, chain.twin.forward(X0), rtol=chain.tolerance(DEFAULT_RTOL),
+                 batch_size=B)
     _check_chain(chain, X, G, what)
 
 
 # ------------------------------------------------------------------ exercise 1: Linear
 def linear(points: float) -> Cases:
     """Linear.forward = X @ W + b; Linear.backward accumulates grad_W, grad_b and returns grad_input.
+
+    Accepts: any forward that returns ``X @ W + b`` for the latest input (array or nested list; float32 at
+    float32's precision) and any backward that adds ``X^T G`` / ``sum_rows G`` to the existing ``grad_W`` /
+    ``grad_b`` arrays (in place or by re-assigning the attributes) and returns ``G W^T``, whatever it caches.
 
     ``cases.add(label, batch=B, layer=(d_in, d_out))`` one layer; add ``accumulate=True`` for two backward
     calls in a row; ``cases.add(label, batch=B, network=spec)`` a network of the student's Linear and
@@ -237,13 +277,19 @@ def linear(points: float) -> Cases:
         gen = rng(label)
         chain = _Chain(S, [("linear", d_in, d_out)], gen, "linear")
         student_layer, ref_layer = chain.linears[0][1], chain.linears[0][2]
+        X0 = random_array(gen, (B, d_in))  # an earlier batch: backward must use the input of the latest forward
         X = random_array(gen, (B, d_in))
         no_bias = {"the bias b is missing from the forward pass": X @ ref_layer.W}
+        stale_text = ("grad_W was computed with the input of an earlier forward call: forward must cache its "
+                      "input on every call (self.X = X)")
+        assert_close("Linear.forward output (first call)", student_layer.handle.method("forward", X0.copy()),
+                     ref_layer.forward(X0), batch_size=B, candidates={"the bias b is missing from the forward pass":
+                                                                      X0 @ ref_layer.W})
         if not accumulate:
             G = random_array(gen, (B, d_out))
             assert_close("Linear.forward output", student_layer.handle.method("forward", X.copy()), ref_layer.forward(X),
                          batch_size=B, candidates=no_bias)
-            _check_chain(chain, X, G, "Linear")
+            _check_chain(chain, X, G, "Linear", stale={"W": {stale_text: X0.T @ G}})
             return
         G1, G2 = random_array(gen, (B, d_out)), random_array(gen, (B, d_out))
         assert_close("Linear.forward output", student_layer.handle.method("forward", X.copy()), ref_layer.forward(X),
@@ -253,8 +299,11 @@ def linear(points: float) -> Cases:
         for p in ("W", "b"):
             both = param_vjp(getattr(ref_layer, p), lambda: ref_layer.forward(X), G1 + G2)
             last = param_vjp(getattr(ref_layer, p), lambda: ref_layer.forward(X), G2)
+            candidates = {f"grad_{p} is overwritten (=) instead of accumulated (+=)": last}
+            if p == "W":
+                candidates[stale_text] = X0.T @ (G1 + G2)
             assert_gradient(f"Linear grad_{p} after two backward calls", student_layer.grad(p), both, batch_size=B,
-                            candidates={f"grad_{p} is overwritten (=) instead of accumulated (+=)": last})
+                            candidates=candidates)
 
     return Cases("Linear", points, check)
 
@@ -262,6 +311,10 @@ def linear(points: float) -> Cases:
 # ------------------------------------------------------------------ exercise 2: Tanh
 def tanh(points: float) -> Cases:
     """Tanh.forward = tanh(z); Tanh.backward = grad_output * (1 - tanh(z)^2).
+
+    Accepts: any forward returning tanh of the latest input and any backward returning
+    ``grad_output * tanh'(z)`` for that input, computed from z or from the cached output (1 - a^2),
+    as an array or nested list (float32 at float32's precision).
 
     ``cases.add(label, shape=(B, d))`` one module; ``cases.add(label, batch=B, network=spec)`` a network
     of the student's Tanh and course_lib Linear / Sigmoid (spec as in :func:`linear`).
@@ -273,16 +326,21 @@ def tanh(points: float) -> Cases:
             _network_case(S, label, network, batch, "tanh", "network")
             return
         gen = rng(label)
+        Z0 = random_array(gen, shape, low=-2.5, high=2.5)  # an earlier batch: backward must use the latest one
         Z = random_array(gen, shape, low=-2.5, high=2.5)
         G = random_array(gen, shape)
         module = S.call("Tanh")
+        assert_close("Tanh.forward output (first call)", module.method("forward", Z0.copy()), np.tanh(Z0),
+                     batch_size=shape[0])
         assert_close("Tanh.forward output", module.method("forward", Z.copy()), np.tanh(Z), batch_size=shape[0])
         grad_input = module.method("backward", G.copy())
         assert_gradient("Tanh.backward grad_input", grad_input, numeric_vjp(np.tanh, Z, G), batch_size=shape[0],
                         candidates={"derivative taken at the output a instead of the input z: use 1 - tanh(z)^2 = 1 - a^2":
                                     G * (1 - np.tanh(np.tanh(Z)) ** 2),
                                     "1 - z^2 is not the derivative of tanh: use 1 - tanh(z)^2": G * (1 - Z ** 2),
-                                    "grad_output is not multiplied in (chain rule)": 1 - np.tanh(Z) ** 2})
+                                    "grad_output is not multiplied in (chain rule)": 1 - np.tanh(Z) ** 2,
+                                    "the derivative is taken at the input of an earlier forward call: forward must "
+                                    "cache its input on every call": G * (1 - np.tanh(Z0) ** 2)})
 
     return Cases("Tanh", points, check)
 
@@ -361,6 +419,9 @@ class _FixedLeaves:
 def sequential(points: float) -> Cases:
     """Sequential.forward chains the layers; Sequential.backward runs their backward in reverse order.
 
+    Accepts: any way of running the layers (loops, recursion, functools.reduce, layers kept as a list or a
+    tuple in ``self.layers``) whose forward output and grad_input equal the twin's.
+
     ``cases.add(label, batch=B, network=spec)``: the student's Sequential (nested as the spec) over fixed
     leaves; forward output and grad_input against the course_lib twin.
     """
@@ -404,6 +465,19 @@ def _first_width(spec: list) -> int:
 
 
 # ------------------------------------------------------------------ exercise 4: collect_named_parameters
+def _kind(value: Any) -> str:
+    """A short description of a student's value for a message (never its contents)."""
+    if isinstance(value, Handle):
+        return f"a {value.type_name} object"
+    if isinstance(value, (list, tuple)):
+        return f"a {type(value).__name__} of {len(value)} items"
+    if isinstance(value, np.ndarray):
+        return f"an array of shape {value.shape}"
+    if isinstance(value, dict):
+        return f"a dict of {len(value)} items"
+    return f"a {type(value).__name__}"
+
+
 class _Tree:
     """Modules in the student's process for the named-parameters and SGD checks.
 
@@ -412,26 +486,26 @@ class _Tree:
     container), ``("linear", d_in, d_out)`` or ``("linear", d_in, d_out, "no bias")`` (a leaf ``Module``
     with ``param_names``, ``W``, ``b``, ``grad_W``, ``grad_b``), or an activation name (a leaf without parameters).
     ``params`` maps each parameter's dotted name to ``(leaf handle, attribute)``; ``values`` to the value set.
+    With ``keep=True`` the values are put in the student's process with ``S.keep`` first: ``kept`` maps each
+    name to the handle of the very array object the leaf holds (read it back with ``.read()``).
     """
 
-    def __init__(self, S: Student, spec: Any, make_param, ours: bool = True):
+    def __init__(self, S: Student, spec: Any, make_param, ours: bool = True, keep: bool = False):
         self.S = S
         self._module = S.lib("course_lib.modules.Module")
         self._make_param = make_param
+        self._keep = keep
         self.params: dict[str, tuple[Handle, str]] = {}
         self.values: dict[str, Any] = {}
+        self.kept: dict[str, Handle] = {}
         self.leaves: list[Handle] = []
         self.root = self._build(spec, "", ours)
 
     def _container(self, children: list) -> Handle:
         """A course_lib-Sequential-like container: Module.named_parameters recurses into ``children()``."""
-        table = self.S.lib("numpy.empty").call((len(children), 2), dtype="O")
-        setitem = self.S.lib("operator.setitem")
-        for i, child in enumerate(children):
-            setitem.call(table, (i, 0), str(i))
-            setitem.call(table, (i, 1), child)
+        named = self.S.keep([(str(i), child) for i, child in enumerate(children)])  # the children themselves
         container = self._module.call()
-        container.set("children", table.get("tolist"))
+        container.set("children", named.get("copy"))  # children() -> [("0", child 0), ...]
         container.set("layers", list(children))
         return container
 
@@ -451,16 +525,22 @@ class _Tree:
             leaf.set("d_out", d_out)
             for p, shape in (("W", (d_in, d_out)), ("b", (d_out,))):
                 value, grad = self._make_param(shape)
-                leaf.set(p, value)
+                held = self.S.keep(value) if self._keep else value
+                leaf.set(p, held)
                 leaf.set("grad_" + p, grad)
                 if p in names:
                     self.params[path + p] = (leaf, p)
                     self.values[path + p] = (value, grad)
+                    if self._keep:
+                        self.kept[path + p] = held
         return leaf
 
 
 def named_parameters(points: float) -> Cases:
     """collect_named_parameters gives dotted names ("2.1.b") and the modules' own arrays in nested containers.
+
+    Accepts: a list or tuple of pairs (tuples or 2-item lists), a generator or any other iterable of such
+    pairs, with exactly the expected names in depth-first order and each module's own array (not a copy).
 
     ``cases.add(label, net=spec, expected=[names], prefix="")`` with ``spec`` as in :class:`_Tree`
     (a top-level list is the student's Sequential: ``collect_named_parameters(net, prefix)`` is called;
@@ -478,19 +558,27 @@ def named_parameters(points: float) -> Cases:
         else:
             got = tree.root.method("named_parameters", prefix)
         if isinstance(got, Handle):  # a generator or another iterable: read it as a list
-            got = S.lib("operator.iconcat").call([], got)
-        got = list(got) if isinstance(got, (list, tuple)) else got
-        pairs = isinstance(got, list) and all(isinstance(pair, (tuple, list)) and len(pair) == 2 for pair in got)
-        names = [name for name, _ in got] if pairs else got
+            try:
+                got = S.lib("operator.iconcat").call([], got)
+            except StudentError as exc:
+                if exc.type_name == "NotImplementedError":
+                    raise
+                raise AssertionError(f"named_parameters: expected a list of (name, array) pairs, got a "
+                                     f"{got.type_name} object that is not iterable") from None
+        assert_true(isinstance(got, (list, tuple)),
+                    f"named_parameters: expected a list of (name, array) pairs, got {_kind(got)}.")
+        for i, pair in enumerate(got):
+            assert_true(isinstance(pair, (tuple, list)) and len(pair) == 2,
+                        f"named_parameters: item {i} is {_kind(pair)}, expected a (name, array) pair.")
+            assert_true(isinstance(pair[0], str),
+                        f"named_parameters: the name of item {i} is {_kind(pair[0])}, expected a str such as '0.W'.")
+        names = to_names([pair[0] for pair in got], "named_parameters names")
         want = [prefix + name for name in expected]
-        # the names as plain strings (None unless every one is a string)
-        plain = (to_names(names, "named_parameters names")
-                 if isinstance(names, list) and all(isinstance(n, str) for n in names) else None)
         hint = ""
-        if plain is not None and len(plain) == len(want) and plain != want and all(w.endswith(n) for n, w in zip(plain, want)):
+        if len(names) == len(want) and names != want and all(w.endswith(n) for n, w in zip(names, want)):
             hint = " Hint: the prefix of the outer container(s) is lost: pass prefix + str(i) + '.' down to child i."
-        assert_true(plain == want, f"named_parameters names: expected {want}, got {names}.{hint}")
-        for name, (_, array) in zip(plain, got):
+        assert_true(names == want, f"named_parameters names: expected {want}, got {names}.{hint}")
+        for name, (_, array) in zip(names, got):
             own = tree.values[name[len(prefix):]][0]
             assert_true(isinstance(array, Handle) and array.id == own.id,
                         f"named_parameters[{name!r}]: expected the module's own array (not a copy),"
@@ -503,6 +591,10 @@ def named_parameters(points: float) -> Cases:
 def sgd(points: float) -> Cases:
     """SGD.step updates every parameter of a model in place: p <- p - lr * grad_p.
 
+    Accepts: any in-place update of the model's own arrays (``p -= ...``, ``p[...] = ...``,
+    ``np.subtract(p, ..., out=p)``), going through parameters()/gradients() or named_parameters() /
+    named_gradients(), within 1e-7 of ``p - lr * grad``.
+
     ``cases.add(label, model=spec, lr=lr)``: the model is a course_lib-like tree (spec as in :class:`_Tree`,
     lists are containers) with random parameters and gradients.
     """
@@ -514,23 +606,23 @@ def sgd(points: float) -> Cases:
         def make_param(shape):
             return gen.standard_normal(shape) / np.sqrt(shape[0]), random_array(gen, shape)
 
-        tree = _Tree(S, model, make_param, ours=False)
-        # the parameter arrays themselves, kept in the student's process, to see whether step() updated them in place
-        originals = {}
-        holder = S.lib("numpy.empty").call((1,), dtype="O")
-        for name, (leaf, p) in tree.params.items():
-            S.lib("operator.setitem").call(holder, 0, leaf)
-            getter = S.lib("numpy.frompyfunc").call(S.lib("operator.attrgetter").call(p), 1, 1)
-            originals[name] = getter.call(holder)
+        # the parameter arrays are kept in the student's process: kept[name].read() shows whether step()
+        # changed the very array the model held (in place) or replaced it
+        tree = _Tree(S, model, make_param, ours=False, keep=True)
         S.call("SGD", tree.root, lr).method("step")
         for name, (leaf, p) in tree.params.items():
             before, grad = tree.values[name]
             now = leaf.get(p)
+            grad_now = to_float64(leaf.get("grad_" + p), f"grad_{p} of parameter {name} after SGD.step()")
+            if grad_now.shape == grad.shape and not any_true(grad_now):
+                unchanged = ("the gradients were set to zero before the update (zero_grad() inside step(), before "
+                             "the loop?): step() must use the gradients that backward left")
+            else:
+                unchanged = ("the parameter did not change: update the model's array in place (p -= lr * g); "
+                             "p = p - lr * g would only rebind the loop variable")
             assert_close(f"parameter {name} after SGD.step()", now, before - lr * grad,
-                         candidates={"the parameter did not change: update the model's array in place "
-                                     "(p -= lr * g); p = p - lr * g only rebinds a local name": before,
-                                     "the step went uphill: subtract lr * grad": before + lr * grad})
-            original = to_float64(S.lib("operator.getitem").call(originals[name], 0), f"parameter {name}")
+                         candidates={unchanged: before, "the step went uphill: subtract lr * grad": before + lr * grad})
+            original = to_float64(tree.kept[name].read(), f"parameter {name}")
             assert_true(array_equal(original, to_float64(now, name)),
                         f"parameter {name} after SGD.step(): the model's array was replaced by a new one; update it in place")
 
