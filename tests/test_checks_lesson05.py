@@ -177,3 +177,51 @@ def test_a_set_a_list_or_a_tuple_of_names_is_accepted(sources, points, namespace
         ns["find_bugs"] = lambda *args, _w=wrap, **kwargs: _w(original(*args, **kwargs))
         value, text = grade({"test_find_bugs": sources["test_find_bugs"]}, ns)["test_find_bugs"]
         assert value == points["test_find_bugs"], text
+
+
+def _one(sources, ns, exercise: str) -> tuple:
+    gid = f"test_{exercise}"
+    return grade({gid: sources[gid]}, ns)[gid]
+
+
+def test_a_gradient_computed_on_a_copy_is_told_so(sources, points, namespace, solution_cells):
+    """f reads x itself: perturbing a copy gives zeros; the cause is the copy, not a missing return."""
+    ns = patched(namespace, solution_cells, "numerical_gradient", "    grad = np.zeros(x.shape, dtype=np.float64)\n",
+                 "    grad = np.zeros(x.shape, dtype=np.float64)\n    x = x.copy()\n")
+    value, text = _one(sources, ns, "numerical_gradient")
+    assert value < points["test_numerical_gradient"], text
+    assert "not a copy of it" in text, text
+    assert "is the value computed and returned" not in text, text
+
+
+def test_find_bugs_without_the_shape_test_loses_points(sources, points, namespace, solution_cells):
+    """A (B, d_out) bias gradient broadcasts in sum(g * v): a real directional check passes it.
+
+    Only find_bugs' own shape test finds it.
+    """
+    ns = patched(namespace, solution_cells, "find_bugs",
+                 "wrong = {name for name, p in params.items() if grads[name].shape != p.shape}", "wrong = set()")
+    value, text = _one(sources, ns, "find_bugs")
+    assert value < points["test_find_bugs"], text
+    assert "LinearBiasNotSummed" in text, text
+
+
+def test_gradient_check_names_stale_gradients_only_when_they_fit(sources, points, namespace, solution_cells):
+    ns = patched(namespace, solution_cells, "gradient_check", "rel = relative_error(g, numeric)",
+                 "rel = relative_error(numeric, numeric)")
+    value, text = _one(sources, ns, "gradient_check")
+    assert value < points["test_gradient_check"], text
+    assert "Hint:" not in text, text
+
+
+@pytest.mark.parametrize("find, replace", [
+    ("worst = max(worst, error / max(abs(analytic) + abs(numeric), 1e-12))", "worst = max(worst, error)"),  # absolute
+    ("worst = max(worst, error / max(abs(analytic) + abs(numeric), 1e-12))", "pass"),  # rel_error always 0
+    ("            v /= np.linalg.norm(v)\n", ""),  # directions not of unit length
+    ("for _ in range(num_directions):", "for _ in range(num_directions - 1):"),  # one direction short
+], ids=["absolute error", "rel_error never set", "no unit direction", "one direction short"])
+def test_directional_check_rel_error_steps_and_evaluations_are_checked(sources, points, namespace, solution_cells,
+                                                                       find, replace):
+    ns = patched(namespace, solution_cells, "directional_check", find, replace)
+    value, text = _one(sources, ns, "directional_check")
+    assert value < points["test_directional_check"], text

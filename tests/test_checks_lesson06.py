@@ -140,3 +140,32 @@ def test_list_instead_of_dict_is_refused(solution_ns):
     ns = _patched(solution_ns, "layer_grad_norms", "    return result\n", "    return list(result.values())\n")
     score, text = _grade(ns, "test_layer_grad_norms")
     assert score == 0.0 and "expected a dict" in text, text
+
+
+def test_saturated_fraction_averaged_per_layer_loses_points(solution_ns):
+    """Layers of unequal widths: the mean of the per-layer fractions is not the pooled fraction."""
+    source = SOLUTIONS["saturated_fraction"]
+    for find, replace in (("saturated += int(np.count_nonzero(slopes < threshold))",
+                           "saturated += float(np.mean(slopes < threshold))"),
+                          ("total += slopes.size", "total += 1")):
+        assert source.count(find) == 1, find
+        source = source.replace(find, replace)
+    score, text = _grade(_with_cell(solution_ns, "saturated_fraction", source), "test_saturated_fraction")
+    assert score < POINTS["test_saturated_fraction"], text
+    assert "pool the counts of all layers" in text, text
+
+
+def test_saturated_fraction_zero_is_a_fraction_not_an_error(solution_ns):
+    ns = _patched(solution_ns, "saturated_fraction", "    if total == 0:\n", "    if saturated == 0:\n")
+    score, text = _grade(ns, "test_saturated_fraction")
+    assert score < POINTS["test_saturated_fraction"], text
+    assert "no unit saturated" in text, text
+
+
+def test_float32_results_are_judged_at_float32_precision(solution_ns):
+    ns = _patched(solution_ns, "first_last_ratio", "return first / last", "return np.float32(first) / np.float32(last)")
+    score, text = _grade(ns, "test_first_last_ratio")
+    assert score == POINTS["test_first_last_ratio"], text
+    ns = _patched(solution_ns, "saturated_fraction", "return saturated / total", "return np.float32(saturated / total)")
+    score, text = _grade(ns, "test_saturated_fraction")
+    assert score == POINTS["test_saturated_fraction"], text

@@ -395,13 +395,13 @@ def _distinct(a: float, b: float) -> tuple[str, str]:
     return x, y
 
 
-def _low_precision(value: object) -> float | None:
+def low_precision(value: object) -> float | None:
     """Machine epsilon of a float16/float32 result (arrays, numbers, or nested lists of them), else None."""
     value = _plain(value)
     if _isinstance(value, (_ndarray, np.generic)) and value.dtype.kind == "f" and value.dtype.itemsize < 8:
         return _float(np.finfo(value.dtype).eps)
     if _type(value) in (_list, _tuple) and value:
-        eps = [_low_precision(v) for v in value]
+        eps = [low_precision(v) for v in value]
         if _all_builtin(e is not None for e in eps):
             return _max(eps)
     return None
@@ -414,7 +414,7 @@ LOW_PRECISION_EPS = 50
 
 def _compare(name: str, got_raw: object, expected_raw: object, threshold: float, kind: str,
              batch_size: int | None, candidates: Mapping[str, np.ndarray] | None) -> float:
-    eps = _low_precision(got_raw)
+    eps = low_precision(got_raw)
     if eps is not None:  # tolerances follow from the dtype the student computed in
         threshold = _max(threshold, LOW_PRECISION_EPS * eps)
     got = to_float64(got_raw, name)

@@ -61,12 +61,12 @@ from . import (
     LOW_PRECISION_EPS,
     Cases,
     Student,
-    _low_precision,  # a float32 result is judged at float32's precision
     any_true,
     array_equal,
     assert_close,
     assert_gradient,
     assert_true,
+    low_precision,  # a float32 result is judged at float32's precision
     numeric_vjp,
     random_array,
     rng,
@@ -125,7 +125,7 @@ class _Remote:
         self.eps: float | None = None
 
     def _read(self, raw: Any, what: str) -> np.ndarray:
-        eps = _low_precision(raw)
+        eps = low_precision(raw)
         if eps is not None:
             self.eps = max(self.eps or 0.0, eps)
         return to_float64(raw, what)

@@ -66,6 +66,7 @@ from . import (
     student,
     to_bool,
     to_float,
+    to_float64,
     to_names,
 )
 from . import numerical_gradient as _central_differences
@@ -78,6 +79,11 @@ U = 2.0 ** -53  # unit round-off of float64
 def _kind(value: object) -> str:
     """The type of a student's value as their process named it (a handle's type, not ``Handle``)."""
     return value.type_name if isinstance(value, Handle) else type(value).__name__
+
+
+def _keys(value: object) -> str:
+    """What a student's row is, for a message: a dict's keys, or the type of anything else (never its contents)."""
+    return f"a dict with keys {sorted(map(str, value))}" if isinstance(value, dict) else _kind(value)
 
 
 # ------------------------------------------------------------------ networks on both sides
@@ -157,6 +163,23 @@ def _collection(value: object, name: str, limit: int = 1000) -> object:
         raise AssertionError(f"{name}: expected a collection of names, got {value.type_name} ({exc.message})") from None
 
 
+def _all_zeros(value: object, shape: tuple) -> bool:
+    """Whether the student's array ``value`` is all zeros of the given shape (False for anything unreadable)."""
+    try:
+        arr = to_float64(value, "numerical_gradient")
+    except AssertionError:
+        return False
+    return arr.shape == shape and not bool(np.any(arr))
+
+
+def _close_enough(value: object, expected: np.ndarray, rtol: float) -> bool:
+    try:
+        assert_close("numerical_gradient", value, expected, rtol=rtol)
+    except AssertionError:
+        return False
+    return True
+
+
 def _probe(gen: np.random.Generator, shape: tuple) -> tuple:
     return tuple(int(i) for i in np.unravel_index(int(gen.integers(int(np.prod(shape)))), shape))
 
@@ -166,6 +189,9 @@ def numerical_gradient(points: float) -> Cases:
     """Cases for ``numerical_gradient``: central differences, in place, restored exactly.
 
     ``cases.add(label, shape=(3, 4), eps=1e-6, kind="argument" | "closure" | "cubic")``.
+
+    Accepts: any array-like of numbers of x's shape (an ndarray of any float dtype, nested lists), computed by any
+    loop over the entries, as long as x is perturbed in place and every entry is put back bit for bit.
     """
     S = student()
 
@@ -184,6 +210,14 @@ def numerical_gradient(points: float) -> Cases:
             f = S.lib("course_lib.testfuncs.make_sin_sum").call(C, x, closure=(kind == "closure"))
             expected, what, rtol = C * np.cos(x_saved), f"numerical_gradient of sum(C * sin(x)) [{kind}]", 1e-6
         got = f.method("apply", S.value("numerical_gradient"), eps)
+        if kind == "closure" and _all_zeros(got, shape):
+            # f reads x itself: all zeros is what perturbing a copy of x gives, or never storing the differences
+            g = S.lib("course_lib.testfuncs.make_sin_sum").call(C, x_saved, closure=False)
+            own = g.method("apply", S.value("numerical_gradient"), eps)
+            if not _all_zeros(own, shape) and _close_enough(own, C * np.cos(x_saved), rtol):
+                assert_true(False, f"{what}, x of shape {shape}: got all zeros, although the same function gives "
+                                   "the right central differences when f reads its argument. Hint: f reads the array x "
+                                   "itself, so perturb x in place (x[i] = saved + eps), not a copy of it.")
         assert_close(f"{what}, x of shape {shape}, eps={eps:g}", got, expected, rtol=rtol,
                      candidates={"divided by eps instead of 2 eps (the central difference spans 2 eps)": 2 * expected})
         x_after = np.asarray(f.get("x"), dtype=np.float64)
@@ -199,6 +233,9 @@ def relative_error(points: float) -> Cases:
     """Cases for ``relative_error``: the norm-wise formula, symmetric, 0 for two zeros, ValueError on shapes.
 
     ``cases.add(label, shape=(3, 4), scale=1.0, mismatch=None | (4, 3))``.
+
+    Accepts: a Python float or a numpy float64 scalar from any way of computing the norms (numpy, math, einsum);
+    the floor applied with max() or an if; a ValueError (or a subclass named ValueError) with any message.
     """
     S = student()
     student_relative_error = S.fn("relative_error")
@@ -241,6 +278,10 @@ def gradient_check(points: float) -> Cases:
     ``cases.add(label, layers=[("Linear", 3, 4), ("Tanh",), ("Linear", 4, 2)], batch=1, loss="MSELoss",
     eps=1e-6, rtol=1e-6, target_scale=1.0)``; a layer may be a planted bug (``"LinearBiasMissing"``) and a
     Linear may name its init (``("Linear", 20, 30, "uniform")``); ``loss`` may be ``"MSELossMissingMean"``.
+
+    Accepts: a dict in named_parameters() order whose rows are dicts holding at least rel_error, threshold and
+    passed (extra keys allowed; Python or numpy numbers and bools); the helpers passed as arguments called in
+    either argument order; any f that re-runs the forward pass on the parameter arrays perturbed in place.
     """
     S = student()
 
@@ -263,14 +304,17 @@ def gradient_check(points: float) -> Cases:
         net_h.method("backward", loss_h.method("backward"))
         saved = {name: p.copy() for name, p in net.named_parameters()}
 
-        # what course_lib's helpers give, here
+        # the same stale gradients here, then what course_lib's helpers give
+        local_loss.forward(net.forward(X_other), y)
+        net.backward(local_loss.backward())
+        g_stale = {name: np.array(g) for name, g in net.named_gradients()}
         net.zero_grad()
         L0 = local_loss.forward(net.forward(X), y)
         net.backward(local_loss.backward())
         g_ref = {name: np.array(g) for name, g in net.named_gradients()}
         n_ref = _true_gradients(net, local_loss, X, y, eps)
         probe_gen = rng(label + "/probe")
-        table, pairs, want = [], [], {}
+        table, pairs, want, rel_stale = [], [], {}, {}
         for name, p in net.named_parameters():
             index = _probe(probe_gen, p.shape)
             table.append({"name": name, "point": p.copy(), "gradient": n_ref[name], "value": L0, "index": index,
@@ -280,6 +324,10 @@ def gradient_check(points: float) -> Cases:
                 continue
             rel = reference_relative_error(g_ref[name], n_ref[name])
             pairs.append({"a": g_ref[name], "b": n_ref[name], "value": rel})
+            stale = g_ref[name] + g_stale[name] if g_stale[name].shape == p.shape else None
+            if stale is not None:  # what forgetting zero_grad() gives: the stale gradients added to backprop's
+                rel_stale[name] = reference_relative_error(stale, n_ref[name])
+                pairs.append({"a": stale, "b": n_ref[name], "value": rel_stale[name]})
             noise = 16 * U * abs(L0) * np.sqrt(p.size) / eps
             thr = rtol + noise / max(norm(g_ref[name]) + norm(n_ref[name]), 1e-12)
             want[name] = (p.shape, rel, thr, rel <= thr)
@@ -297,21 +345,27 @@ def gradient_check(points: float) -> Cases:
         for name, (shape, rel, thr, ok) in want.items():
             mine = got[name]
             assert_true(isinstance(mine, dict) and set(mine) >= {"rel_error", "threshold", "passed"},
-                        f"gradient_check[{name!r}]: expected a dict with keys rel_error, threshold, passed; got {mine!r}")
+                        f"gradient_check[{name!r}]: expected a dict with keys rel_error, threshold, passed; got {_keys(mine)}")
             rel_got = to_float(mine["rel_error"], f"gradient_check[{name!r}]['rel_error']")
             asked = ("" if not np.isnan(rel_got) else " (the relative_error argument was asked about arrays other than "
                      "backprop's gradient on (X, y) and numerical_gradient's answer)")
+            stale = rel_stale.get(name)
+            hint = (" Hint: zero the gradients first: the model holds stale ones from an earlier batch, and backward "
+                    "adds to them." if stale is not None and abs(rel_got - stale) <= 1e-6 * stale + 1e-13 else "")
             assert_true(abs(rel_got - rel) <= 1e-6 * rel + 1e-13,
-                        f"gradient_check[{name!r}] (shape {shape}): rel_error {rel_got:.6e}, expected "
-                        f"{rel:.6e}{asked}. Hint: zero the gradients first (the model holds stale ones), "
-                        "compare the whole tensor with relative_error.")
-            if thr is not None:
-                thr_got = to_float(mine["threshold"], f"gradient_check[{name!r}]['threshold']")
+                        f"gradient_check[{name!r}] (shape {shape}): rel_error {rel_got:.8e}, expected "
+                        f"{rel:.8e}{asked}.{hint}")
+            thr_got = to_float(mine["threshold"], f"gradient_check[{name!r}]['threshold']")
+            if thr is None:
+                assert_true(abs(thr_got - rtol) <= 1e-9 * rtol,
+                            f"gradient_check[{name!r}] (gradient of shape {np.shape(g_ref[name])} for a parameter of "
+                            f"shape {shape}): threshold {thr_got:.6e}, expected rtol = {rtol:.6e} for a wrong shape")
+            else:
                 assert_true(abs(thr_got - thr) <= 1e-6 * thr + 1e-2 * (thr - rtol),
                             f"gradient_check[{name!r}] (shape {shape}): threshold {thr_got:.6e}, "
                             f"expected {thr:.6e} = rtol + 16 u |L| sqrt(n) / (eps (||g|| + ||numeric||))")
             assert_true(to_bool(mine["passed"], f"gradient_check[{name!r}]['passed']") == ok,
-                        f"gradient_check[{name!r}] (shape {shape}): passed={mine['passed']}, expected {ok} "
+                        f"gradient_check[{name!r}] (shape {shape}): passed={not ok}, expected {ok} "
                         f"(rel_error {rel:.3e}" + (f", threshold {thr:.3e})" if thr is not None else ", wrong shape)"))
 
     return Cases("gradient_check", points, check)
@@ -332,22 +386,44 @@ def directional_check(points: float) -> Cases:
     """Cases for ``directional_check``: correct gradients pass, corrupted fail, noise-aware, restored, 2k evaluations.
 
     ``cases.add(label, widths=[3, 4, 2], activation="tanh", batch=1, corrupt=[("2.W", "doubled")], offset=0.0,
-    k=3, rng_arg=None | 5)``; ``rng_arg=None`` passes a numpy Generator made in the student's process.
+    k=3, rng_arg=None | 5, bias=True, target_scale=1.0)``; ``rng_arg=None`` passes a numpy Generator made in the
+    student's process; ``bias=False`` with two widths: one bias-free Linear layer (its step length is read back from the loss).
+
+    Accepts: a dict with one row per parameter (any order, extra keys allowed), ``rel_error`` any real number
+    and ``passed`` any truth value; any way of drawing unit directions from ``rng``; exactly 2 loss evaluations
+    per direction (one more allowed); the last evaluation at the parameters or moved by eps along a unit direction.
+    Checked: the verdicts, ``rel_error`` (small for a passed correct gradient, 1/3 for a doubled one, 1 for a
+    flipped sign), the restored parameters and the number of evaluations.
     """
     S = student()
 
+    def network(widths: list, activation: str, bias: bool, gen: np.random.Generator) -> _modules.Sequential:
+        if bias:
+            return _modules.mlp(list(widths), activation=activation, rng=gen)
+        assert len(widths) == 2, "a bias-free case is one Linear layer"
+        return _modules.Sequential(_modules.Linear(widths[0], widths[1], bias=False, rng=gen))
+
+    def remote(net: _modules.Sequential, bias: bool) -> Handle:
+        if bias:
+            return _remote_network(S, net)
+        layer = net.layers[0]
+        h = S.lib("course_lib.modules.Linear").call(layer.d_in, layer.d_out, bias=False)
+        h.set("W", layer.W.copy())
+        return S.lib("course_lib.modules.Sequential").call(h)
+
     def check(label: str, widths: list, activation: str, batch: int, corrupt: Any = (), offset: float = 0.0,
-              k: int = 3, rng_arg: Any = None) -> None:
+              k: int = 3, rng_arg: Any = None, bias: bool = True, target_scale: float = 1.0) -> None:
         gen = rng(label)
-        net = _modules.mlp(list(widths), activation=activation, rng=gen)
+        net = network(widths, activation, bias, gen)
         for name, p in net.named_parameters():
             if name.endswith(".b"):
                 p[...] = random_array(gen, p.shape, -0.5, 0.5)
         local_loss = _losses.MSELoss()
         X = random_array(gen, (batch, widths[0]), min_abs=0.1)
-        y = random_array(gen, (batch, widths[-1]))
+        y = target_scale * random_array(gen, (batch, widths[-1]))
         net.zero_grad()
-        local_loss.forward(net.forward(X), y)
+        y_hat = net.forward(X)
+        local_loss.forward(y_hat, y)
         net.backward(local_loss.backward())
         params = dict(net.named_parameters())
         grads = {name: g.copy() for name, g in net.named_gradients()}
@@ -356,7 +432,7 @@ def directional_check(points: float) -> Cases:
             grads[name] = _corrupted(grads[name], how, gen)
         saved = {name: p.copy() for name, p in params.items()}
 
-        net_h, loss_h = _remote_network(S, net), S.lib("course_lib.losses.MSELoss").call()
+        net_h, loss_h = remote(net, bias), S.lib("course_lib.losses.MSELoss").call()
         loss_fn = S.lib("course_lib.testfuncs.make_model_loss").call(net_h, loss_h, X, y, offset=offset)
         if rng_arg is None:
             seed = int(rng(label + "/directions").integers(2 ** 32))
@@ -365,33 +441,53 @@ def directional_check(points: float) -> Cases:
 
         assert_true(isinstance(report, dict) and set(to_names(report, "directional_check keys")) == set(params),
                     f"directional_check: expected one entry per parameter {sorted(params)}, got "
-                    f"{sorted(report) if isinstance(report, dict) else _kind(report)}")
+                    f"{sorted(map(str, report)) if isinstance(report, dict) else _kind(report)}")
         after = {name: np.asarray(p, dtype=np.float64) for name, p in loss_fn.get("params").items()}
         for name in params:
             assert_true(array_equal(after[name], saved[name]),
                         f"directional_check: parameter {name!r} was not restored exactly (keep a copy and put it back)")
         calls = int(to_float(loss_fn.get("calls"), "loss evaluations"))
-        limit = 2 * k * len(params) + 1
-        assert_true(calls <= limit,
+        least, limit = 2 * k * len(params), 2 * k * len(params) + 1
+        assert_true(least <= calls <= limit,
                     f"directional_check: {calls} loss evaluations for {len(params)} parameters and {k} directions; "
-                    f"a directional check needs 2 per direction per parameter (at most {limit})")
+                    f"a directional check needs 2 per direction per parameter ({least}, one more allowed)")
+        if not bias:
+            # one bias-free linear layer: the last evaluation's output tells how far W was moved
+            last = np.asarray(to_float64(loss_h.get("_diff"), "the loss's last residual"), dtype=np.float64) + y
+            step = norm(np.linalg.lstsq(X, last - y_hat, rcond=None)[0])
+            assert_true(step <= 1e-9 or abs(step / 1e-6 - 1) <= 1e-3,
+                        f"directional_check: the last loss evaluation had W moved by a step of length {step:.6e}; "
+                        "with eps = 1e-06 a step is eps v, v of unit length (or 0 at the parameters themselves)")
         wrong = dict(corrupt)
         for name, p in params.items():
             row = report[name]
             assert_true(isinstance(row, dict) and set(row) >= {"rel_error", "passed"},
-                        f"directional_check[{name!r}]: expected a dict with keys rel_error, passed; got {row!r}")
+                        f"directional_check[{name!r}]: expected a dict with keys rel_error, passed; got {_keys(row)}")
             passed = to_bool(row["passed"], f"directional_check[{name!r}]['passed']")
             rel_error = to_float(row["rel_error"], f"directional_check[{name!r}]['rel_error']")
             if name in wrong:
                 assert_true(not passed, f"directional_check[{name!r}] (shape {p.shape}): passed a "
                             f"wrong gradient ({wrong[name]}); rel_error {rel_error:.3e}")
+                exact = {"doubled": (1 / 3, "|2a - a| / (|2a| + |a|) = 1/3"),
+                         "sign flipped": (1.0, "|-a - a| / (|-a| + |a|) = 1")}.get(wrong[name])
+                if exact is not None:
+                    tol = 0.05 if offset else 1e-3
+                    assert_true(abs(rel_error - exact[0]) <= tol,
+                                f"directional_check[{name!r}] (shape {p.shape}): rel_error {rel_error:.6g} for a "
+                                f"{wrong[name]} gradient; expected {exact[1]} (the largest |analytic - numeric| / "
+                                "(|analytic| + |numeric|) over the directions)")
             else:
                 hint = (f" Hint: with |L| ~ {offset:g} the round-off 16 u |L| / eps belongs in the tolerance." if offset else
-                        " Hint: numeric = (L(p + eps v) - L(p - eps v)) / (2 eps), analytic = sum(g * v), v of unit norm.")
+                        " Expected numeric = (L(p + eps v) - L(p - eps v)) / (2 eps), analytic = sum(g * v), v of unit norm.")
                 if abs(rel_error - 1 / 3) < 1e-3:
                     hint = " Hint: a relative error of 1/3 means one side is twice the other: divide the difference by 2 eps."
                 assert_true(passed, f"directional_check[{name!r}] (shape {p.shape}): failed a correct "
                             f"gradient, rel_error {rel_error:.3e}.{hint}")
+                if not offset:
+                    assert_true(0 <= rel_error <= 1e-4,
+                                f"directional_check[{name!r}] (shape {p.shape}): passed a correct gradient with "
+                                f"rel_error {rel_error:.6g}; expected the largest |analytic - numeric| / (|analytic| + "
+                                "|numeric|) over the directions, about 1e-8 here")
 
     return Cases("directional_check", points, check)
 
@@ -402,6 +498,10 @@ def find_bugs(points: float) -> Cases:
 
     ``cases.add(label, layers=[("Linear", 3, 4), ("Tanh",), ("Linear", 4, 2)], batch=1, expected=["0.b"],
     swap=(0, "LinearBiasMissing") | None, loss="MSELoss" | "MSELossMissingMean")``.
+
+    Accepts: a set, frozenset, list or tuple of the names (any order); the directional_check argument called once
+    or once per parameter.  A gradient of the wrong shape that a directional check cannot see (it broadcasts
+    and sums to the right directional derivatives) must be found by find_bugs' own shape test.
     """
     S = student()
 
@@ -418,14 +518,29 @@ def find_bugs(points: float) -> Cases:
         return net
 
     def stand_in(net, loss, X: np.ndarray, y: np.ndarray, label: str) -> Handle:
-        """A directional_check that judges gradients against central differences of ``net``'s own loss."""
+        """A directional_check that judges gradients against central differences of ``net``'s own loss.
+
+        Like a real directional check, which computes ``sum(g * v)``, it cannot see a gradient of the wrong
+        shape that broadcasts against the parameter and sums to the right directional derivatives
+        (``LinearBiasNotSummed``'s ``(B, d_out)`` bias gradient): such a gradient is tabled as it is, so only
+        find_bugs' own shape test finds it.
+        """
         gen = rng(label)
+        true = _true_gradients(net, loss, X, y)
+        net.zero_grad()
         value = float(loss.forward(net.forward(X), y))
+        net.backward(loss.backward())
+        for name, g in net.named_gradients():
+            shape = true[name].shape
+            if g.shape != shape and g.ndim > len(shape) and g.shape[g.ndim - len(shape):] == shape:
+                summed = g.sum(axis=tuple(range(g.ndim - len(shape))))
+                if np.allclose(summed, true[name], rtol=1e-5, atol=1e-9):
+                    true[name] = np.array(g)
         probes = []
         for name, p in net.named_parameters():
             index = _probe(gen, p.shape)
             probes.append((name, index, 1e-3, _moved_loss(net, loss, X, y, p, index, 1e-3)))
-        return S.lib("course_lib.testfuncs.make_directional_table").call(_true_gradients(net, loss, X, y), value, probes)
+        return S.lib("course_lib.testfuncs.make_directional_table").call(true, value, probes)
 
     def hunt(net, loss_name: str, X, y, stale: Any, label: str) -> set:
         local_loss = _class(loss_name)()

@@ -38,7 +38,7 @@ from course_lib.mlp import mlp_forward
 from course_lib.train import fit
 from grader.protocol import Handle, StudentError
 
-from . import Cases, assert_close, assert_true, rng, student, to_float64, to_names
+from . import LOW_PRECISION_EPS, Cases, assert_close, assert_true, low_precision, rng, student, to_float64, to_names
 
 __all__ = ["first_last_ratio", "initialisations", "layer_grad_norms", "saturated_fraction"]
 
@@ -203,6 +203,8 @@ def _read_mapping(S, got: object, what: str) -> dict:
 
 def _assert_number(name: str, got: object, expected: float, rtol: float, candidates: dict) -> None:
     """Compare one returned number with the reference; name the known bug its value matches."""
+    low = low_precision(got)  # a float32 result is judged at float32's precision
+    rtol = max(rtol, LOW_PRECISION_EPS * low) if low is not None else rtol
     value = to_float64(got, name)
     assert_true(value.shape == (), f"{name}: expected one number (a float), got an array of shape {value.shape}")
     value = float(value)
@@ -223,6 +225,9 @@ def layer_grad_norms(points: float) -> Cases:
     Case parameters: ``widths`` and ``act`` (a flat network; ``act`` one name or one per layer) or ``net`` (a
     nested spec: ``(d_in, d_out)`` Linear, str activation, list Sequential); ``init``; ``loss`` ("mse" or
     "softmax_ce"); ``data`` ("regression" with optional ``rows``, or "normal" with batch size ``B``).
+
+    Accepts: a dict or dict subclass {dotted weight name: number} in any order, the numbers Python floats, numpy
+    scalars (float32 judged at float32's precision) or 0-d arrays, however the norm is computed.
     """
     S = student()
 
@@ -268,6 +273,9 @@ def first_last_ratio(points: float) -> Cases:
     """``first_last_ratio(model, loss, X, y)`` against ||grad_W first|| / ||grad_W last|| from course_lib's fit.
 
     Case parameters as for :func:`layer_grad_norms`; every stale gradient of the student's copy is set to 1.
+
+    Accepts: one number (Python float, numpy scalar of any float dtype, judged at its precision, or a 0-d array),
+    however the two norms are found (names, positions, layer_grad_norms).
     """
     S = student()
 
@@ -329,6 +337,9 @@ def initialisations(points: float) -> Cases:
     """``normal_init`` / ``lecun_init`` / ``xavier_init`` / ``he_init``: a large draw from a Generator seeded here.
 
     Case parameters: ``fn`` (the function's name), ``d_in``, ``d_out`` and, for ``normal_init``, ``variance``.
+
+    Accepts: any (d_in, d_out) array-like of numbers (any float dtype, nested lists) of independent normal entries
+    with mean 0 and the target variance, drawn only from the rng argument (any of its methods, any order).
     """
     S = student()
 
@@ -376,13 +387,15 @@ def initialisations(points: float) -> Cases:
 # ------------------------------------------------------------------ exercise 4
 def _assert_fraction(name: str, got: object, expected: float, candidates: dict) -> None:
     """Compare the returned fraction with the reference; name the known bug its value matches."""
+    low = low_precision(got)  # a float32 result is judged at float32's precision (far below one unit's share)
+    tol = LOW_PRECISION_EPS * low if low is not None else 1e-12
     value = to_float64(got, name)
     assert_true(value.shape == (), f"{name}: expected one number (a float), got an array of shape {value.shape}")
     value = float(value)
-    if not abs(value - expected) <= 1e-12:
+    if not abs(value - expected) <= tol:
         hint = ""
         for text, candidate in candidates.items():
-            if abs(value - candidate) <= 1e-12:
+            if abs(value - candidate) <= tol:
                 hint = f" Hint: {text}."
                 break
         assert_true(False, f"{name}: got {value:.8g}, expected {expected:.8g}.{hint}")
@@ -394,6 +407,10 @@ def saturated_fraction(points: float) -> Cases:
     Case parameters: ``widths``, ``act`` (one name or one per layer), ``init``, ``threshold``, ``data``
     ("normal" with ``B`` and ``scale``, "regression", or "worked": lesson 01's worked example, sigmoid, no
     biases, its weights), and ``no_units=True`` to also require a ValueError for a ReLU-only model.
+
+    Accepts: one number (Python float, numpy scalar, float32 judged at its precision, 0-d array) equal to the
+    saturated entries over all entries, pooled over every Tanh and Sigmoid layer (0.0 when no unit is saturated),
+    with phi' taken at each layer's input by any formula; a ValueError for a model without Tanh or Sigmoid layers.
     """
     S = student()
 
@@ -422,17 +439,21 @@ def saturated_fraction(points: float) -> Cases:
         bs = [item[2] if item[2] is not None else np.zeros(item[1].shape[1]) for item in spec if isinstance(item, tuple)]
         _, cache = mlp_forward(X, Ws, bs, activation=acts)
         count = {"in": 0, "out": 0, "total": 0}
+        per_layer = []
         for Z, A, a in zip(cache["Z"], cache["A"][1:], acts):
             if a in ("tanh", "sigmoid"):
                 dphi = get_activation(a)[1]
                 count["in"] += int(np.sum(dphi(Z) < threshold))
                 count["out"] += int(np.sum(dphi(A) < threshold))
                 count["total"] += Z.size
+                per_layer.append(float(np.mean(dphi(Z) < threshold)))
         expected = count["in"] / count["total"]
         model, _ = _remote(S, spec)
         got = S.call("saturated_fraction", model, X, threshold)
         candidates = {"the derivative was taken at the output a = phi(z) instead of the input z": count["out"] / count["total"],
-                      "the comparison is reversed: this is the fraction of units that are NOT saturated": 1.0 - expected}
+                      "the comparison is reversed: this is the fraction of units that are NOT saturated": 1.0 - expected,
+                      "this is the mean of the per-layer fractions: pool the counts of all layers (layers of different"
+                      " widths weigh differently)": float(np.mean(per_layer))}
         _assert_fraction(f"saturated_fraction (threshold {threshold}, B = {X.shape[0]})", got, expected, candidates)
 
     return Cases("saturated_fraction", points, check)

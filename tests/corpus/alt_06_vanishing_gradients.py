@@ -1,0 +1,258 @@
+"""Correct answers of lesson 06 (vanishing gradients) written unlike the solutions (see tests/corpus/__init__.py)."""
+
+ALTERNATIVES = {
+    "layer_grad_norms": [
+        ("np.linalg.norm, names from named_parameters", '''
+def layer_grad_norms(model, loss, X, y):
+    model.zero_grad()
+    loss.forward(model.forward(X), y)
+    model.backward(loss.backward())
+    names = [name for name, _ in model.named_parameters()]
+    grads = model.gradients()
+    return {name: float(np.linalg.norm(g)) for name, g in zip(names, grads) if name.endswith(".W")}
+'''),
+        ("star import, an OrderedDict of numpy scalars", '''
+from collections import OrderedDict
+from numpy import *
+
+
+def layer_grad_norms(model, loss, X, y):
+    for g in model.gradients():
+        g[...] = 0.0
+    out = model.forward(X)
+    loss.forward(out, y)
+    model.backward(loss.backward())
+    norms = OrderedDict()
+    for name, g in model.named_gradients():
+        if name.split(".")[-1] == "W":
+            norms[name] = sqrt(sum(g ** 2))
+    return norms
+'''),
+        ("einsum, math.sqrt, a helper, a print", '''
+import math
+
+
+def _frobenius(a):
+    return math.sqrt(float(np.einsum("ij,ij->", a, a)))
+
+
+def layer_grad_norms(model, loss, X, y):
+    model.zero_grad()
+    L = loss.forward(model.forward(X), y)
+    model.backward(loss.backward())
+    result = dict()
+    for name, grad in model.named_gradients():
+        if not name.endswith("b"):
+            result[name] = _frobenius(grad)
+    print(f"loss {L:.4f}, {len(result)} weight matrices")
+    return result
+'''),
+        ("float32 norms", '''
+def layer_grad_norms(model, loss, X, y):
+    model.zero_grad()
+    loss.forward(model.forward(X), y)
+    model.backward(loss.backward())
+    return {n: np.linalg.norm(g.astype(np.float32)) for n, g in model.named_gradients() if n[-1] == "W"}
+'''),
+    ],
+    "first_last_ratio": [
+        ("through layer_grad_norms", '''
+def first_last_ratio(model, loss, X, y):
+    norms = layer_grad_norms(model, loss, X, y)
+    keys = [name for name, _ in model.named_parameters() if name.endswith("W")]
+    return norms[keys[0]] / norms[keys[-1]]
+'''),
+        ("a loop keeping the first and the last", '''
+def first_last_ratio(model, loss, X, y):
+    for g in model.gradients():
+        g.fill(0)
+    loss.forward(model.forward(X), y)
+    model.backward(loss.backward())
+    first = last = None
+    for name, g in model.named_gradients():
+        if name.rsplit(".")[-1] == "W":
+            n = np.sqrt(np.sum(np.square(g)))
+            if first is None:
+                first = n
+            last = n
+    return float(first / last)
+'''),
+        ("star import, log-ratio, a numpy scalar", '''
+from numpy import *
+
+
+def first_last_ratio(model, loss, X, y):
+    model.zero_grad()
+    loss.forward(model.forward(X), y)
+    model.backward(loss.backward())
+    Ws = [g for name, g in model.named_gradients() if name.endswith(".W")]
+    return exp(log(linalg.norm(Ws[0])) - log(linalg.norm(Ws[-1])))
+'''),
+        ("float32 ratio, names sorted by position", '''
+def first_last_ratio(model, loss, X, y):
+    model.zero_grad()
+    loss.forward(model.forward(X), y)
+    model.backward(loss.backward())
+    grads = dict(model.named_gradients())
+    weights = [k for k, _ in model.named_parameters() if k.split(".")[-1] == "W"]
+    top = np.float32(np.linalg.norm(grads[weights[0]]))
+    bottom = np.float32(np.linalg.norm(grads[weights[-1]]))
+    return top / bottom
+'''),
+    ],
+    "initialisations": [
+        ("rng.normal with a scale", '''
+def normal_init(d_in, d_out, variance, rng):
+    return rng.normal(loc=0.0, scale=np.sqrt(variance), size=(d_in, d_out))
+
+
+def lecun_init(d_in, d_out, rng):
+    return rng.normal(0.0, (1.0 / d_in) ** 0.5, (d_in, d_out))
+
+
+def xavier_init(d_in, d_out, rng):
+    return rng.normal(0.0, np.sqrt(2.0 / (d_in + d_out)), size=(d_in, d_out))
+
+
+def he_init(d_in, d_out, rng):
+    return rng.normal(scale=np.sqrt(2 / d_in), size=(d_in, d_out))
+'''),
+        ("star import, drawn transposed, He as a scaled LeCun", '''
+from numpy import *
+
+
+def normal_init(d_in, d_out, variance, rng):
+    return (rng.standard_normal((d_out, d_in)) * sqrt(variance)).T
+
+
+def lecun_init(d_in, d_out, rng):
+    return normal_init(d_in, d_out, 1 / d_in, rng)
+
+
+def xavier_init(d_in, d_out, rng):
+    std = sqrt(2.0 / (d_in + d_out))
+    return std * rng.standard_normal(size=(d_in, d_out))
+
+
+def he_init(d_in, d_out, rng):
+    return sqrt(2.0) * lecun_init(d_in, d_out, rng)
+'''),
+        ("float32 draws", '''
+def normal_init(d_in, d_out, variance, rng):
+    return rng.standard_normal((d_in, d_out), dtype=np.float32) * np.float32(np.sqrt(variance))
+
+
+def lecun_init(d_in, d_out, rng):
+    return normal_init(d_in, d_out, 1.0 / d_in, rng)
+
+
+def xavier_init(d_in, d_out, rng):
+    return normal_init(d_in, d_out, 2.0 / (d_in + d_out), rng)
+
+
+def he_init(d_in, d_out, rng):
+    return normal_init(d_in, d_out, 2.0 / d_in, rng)
+'''),
+        ("a flat draw reshaped, nested lists returned, a shared helper", '''
+import math
+
+
+def _gaussian(shape, std, rng):
+    return (std * rng.standard_normal(shape[0] * shape[1])).reshape(shape)
+
+
+def normal_init(d_in, d_out, variance, rng):
+    return _gaussian((d_in, d_out), math.sqrt(variance), rng).tolist()
+
+
+def lecun_init(d_in, d_out, rng):
+    return _gaussian((d_in, d_out), math.sqrt(1 / d_in), rng)
+
+
+def xavier_init(d_in, d_out, rng):
+    return _gaussian((d_in, d_out), math.sqrt(2 / (d_in + d_out)), rng)
+
+
+def he_init(d_in, d_out, rng):
+    return _gaussian((d_in, d_out), math.sqrt(2 / d_in), rng)
+'''),
+    ],
+    "saturated_fraction": [
+        ("derivatives by formula, layers by class name", '''
+def saturated_fraction(model, X, threshold):
+    count, size = 0, 0
+    h = np.array(X, dtype=float)
+    for layer in model.layers:
+        kind = type(layer).__name__
+        if kind == "Tanh":
+            d = 1.0 - np.tanh(h) ** 2
+        elif kind == "Sigmoid":
+            s = 1.0 / (1.0 + np.exp(-h))
+            d = s * (1.0 - s)
+        else:
+            d = None
+        if d is not None:
+            count += int((d < threshold).sum())
+            size += d.size
+        h = layer.forward(h)
+    if size == 0:
+        raise ValueError("no Tanh or Sigmoid layer")
+    return count / size
+'''),
+        ("masks concatenated, mean of all", '''
+def saturated_fraction(model, X, threshold):
+    masks = []
+    Z = X
+    for layer in model:
+        if isinstance(layer, Tanh):
+            masks.append(np.ravel(tanh_prime(Z) < threshold))
+        elif isinstance(layer, Sigmoid):
+            masks.append(np.ravel(sigmoid_prime(Z) < threshold))
+        Z = layer(Z)
+    if not masks:
+        raise ValueError("saturated_fraction: nothing to count")
+    return float(np.concatenate(masks).mean())
+'''),
+        ("star import, a helper per layer, a Fraction", '''
+from fractions import Fraction
+from numpy import *
+
+
+def _counts(layer, Z, threshold):
+    if isinstance(layer, Tanh):
+        return int(count_nonzero(tanh_prime(Z) < threshold)), Z.size
+    if isinstance(layer, Sigmoid):
+        return int(count_nonzero(sigmoid_prime(Z) < threshold)), Z.size
+    return 0, 0
+
+
+def saturated_fraction(model, X, threshold):
+    tally = []
+    A = asarray(X, dtype=float64)
+    for layer in model:
+        tally.append(_counts(layer, A, threshold))
+        A = layer.forward(A)
+    total = int(sum([t for _, t in tally]))
+    if not total:
+        raise ValueError("the model has no saturating layer")
+    return float(Fraction(int(sum([c for c, _ in tally])), total))
+'''),
+        ("pre-activations collected first, a weighted mean of the layer fractions", '''
+def saturated_fraction(model, X, threshold):
+    inputs = []
+    A = X
+    for layer in model:
+        if isinstance(layer, (Tanh, Sigmoid)):
+            inputs.append((layer, A))
+        A = layer.forward(A)
+    if len(inputs) == 0:
+        raise ValueError("no Tanh/Sigmoid layer in the model")
+    fractions, weights = [], []
+    for layer, Z in inputs:
+        slope = tanh_prime(Z) if isinstance(layer, Tanh) else sigmoid_prime(Z)
+        fractions.append(np.mean(slope < threshold))
+        weights.append(Z.size)
+    return float(np.average(fractions, weights=weights))
+'''),
+    ],
+}
