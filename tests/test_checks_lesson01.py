@@ -169,3 +169,82 @@ def test_node_backward_ignores_the_students_local_rules(solution_ns):
     ns = _patched(solution_ns, "node_ops", "self.grad += 2.0 * self.data * out.grad", "self.grad += 0.0")
     assert _grade(ns, "test_node_ops")[0] < POINTS["test_node_ops"]
     assert _grade(ns, "test_node_backward")[0] == POINTS["test_node_backward"]
+
+
+# ------------------------------------------------------------------ fair verdicts (misgradings fixed)
+LEAVES_LEFT_OUT = '''
+def topological_order(root):
+    order, seen, stack = [], set(), [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        if done:
+            if node._prev:
+                order.append(node)
+            continue
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        stack.append((node, True))
+        stack.extend((c, False) for c in node._prev if id(c) not in seen)
+    return order
+'''
+
+ONLY_THE_ROOT = '''
+def node_backward(root):
+    root.grad = 1.0
+    root._backward()
+'''
+
+ROOT_GRAD_NOT_SET = '''
+def node_backward(root):
+    for node in reversed(topological_order(root)):
+        node._backward()
+'''
+
+
+def _with(solution_ns, code: str) -> dict:
+    ns = dict(solution_ns)
+    exec(compile(_solution_source("node_backward") + "\n" + code, "<cell node_backward>", "exec"), ns)  # noqa: S102
+    return ns
+
+
+def test_an_incomplete_topological_order_is_named_plainly(solution_ns):
+    """It used to be told "a node comes before one of its inputs" (or to crash the check with a KeyError)."""
+    score, text = _grade(_with(solution_ns, LEAVES_LEFT_OUT), "test_node_backward")
+    assert score < POINTS["test_node_backward"], text
+    assert "topological_order returned" in text and "missing (a leaf with data" in text, text
+    assert "comes before" not in text and "KeyError" not in text and "Traceback" not in text, text
+
+
+def test_nodes_never_called_are_named_not_the_order(solution_ns):
+    """Only the root's _backward called: not an ordering mistake, so no reverse-topological-order hint."""
+    score, text = _grade(_with(solution_ns, ONLY_THE_ROOT), "test_node_backward")
+    assert score == 0.0, text
+    assert "never called the _backward of" in text, text
+    assert "reverse topological order" not in text, text
+
+
+def test_root_grad_not_set_is_named_not_the_order(solution_ns):
+    score, text = _grade(_with(solution_ns, ROOT_GRAD_NOT_SET), "test_node_backward")
+    assert score == 0.0, text
+    assert "root.grad is 0.0 after node_backward, expected 1" in text, text
+    assert "Hint" not in text, text
+
+
+def test_a_node_constructor_that_returns_no_node_gets_a_plain_message(solution_ns):
+    ns = dict(solution_ns)
+    exec("def Node(data, _children=(), _op='', label=''):\n    return float(data)\n", ns)  # noqa: S102
+    score, text = _grade(ns, "test_node_ops")
+    assert score == 0.0, text
+    assert "Node(x): expected a Node, got float" in text, text
+    assert "AttributeError" not in text, text
+
+
+def test_a_wrong_shape_gets_no_batch_hint_it_does_not_fit(solution_ns):
+    """A (1, 3) answer at B = 1 used to be told "the batch axis should have been summed away"."""
+    ns = dict(solution_ns)
+    exec("def worked_gradients(X, W, V, T):\n    return [[1.0, 2.0, 3.0]], [[1.0, 2.0, 3.0]]\n", ns)  # noqa: S102
+    score, text = _grade(ns, "test_worked_gradients")
+    assert score == 0.0, text
+    assert "grad_W (B = 1): expected shape (2, 2), got shape (1, 3)." in text, text
+    assert "Hint" not in text, text

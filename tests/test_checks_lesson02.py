@@ -138,3 +138,38 @@ def test_wrong_return_type_is_reported(namespace):
     score, text = _grade(ns, "test_mlp_backward")
     assert score == 0.0
     assert "mlp_backward: expected to return (grad_Ws, grad_bs), got generator" in text
+
+
+# ------------------------------------------------------------------ fair verdicts (misgradings fixed)
+@pytest.mark.parametrize("body", ["return np.array([0.5 * np.sum((y_hat - y) ** 2) / len(y_hat)])",
+                                  "return np.float32(0.5 * np.sum((y_hat - y) ** 2) / len(y_hat))",
+                                  "return [0.5 * float(np.sum((y_hat - y) ** 2)) / len(y_hat)]"],
+                         ids=["one-entry array", "float32", "one-item list"])
+def test_mse_loss_accepts_one_number_in_any_container(namespace, body):
+    """The docstring accepts a one-entry array; the check used to refuse it (shape (1,) vs ())."""
+    ns = dict(namespace)
+    exec(f"def mse_loss(y_hat, y):\n    {body}\n", ns)  # noqa: S102
+    score, text = _grade(ns, "test_mse_loss")
+    assert score == POINTS["test_mse_loss"], text
+    assert "Hint" not in text, text
+
+
+def test_mse_loss_per_column_gets_no_wrong_hint(namespace):
+    """A loss summed over the batch only (shape (d,)) used to be told "one row per example: sum over axis 0"."""
+    ns = dict(namespace)
+    exec("def mse_loss(y_hat, y):\n    return 0.5 * np.sum((y_hat - y) ** 2, axis=0) / len(y_hat)\n", ns)  # noqa: S102
+    score, text = _grade(ns, "test_mse_loss")
+    assert score < POINTS["test_mse_loss"], text
+    assert "expected one number, got an array of shape (3,): one value per output column" in text, text
+    assert "Hint" not in text, text
+
+
+def test_mlp_backward_wrong_shape_gets_no_batch_hint_it_does_not_fit(namespace):
+    """grad_W of shape (B, n_L) at B = 1 used to be told "the batch axis should have been summed away"."""
+    ns = dict(namespace)
+    exec("def mlp_backward(cache, Ws, grad_y_hat):\n    return [grad_y_hat] * len(Ws), [grad_y_hat] * len(Ws)\n",  # noqa: S102
+         ns)
+    score, text = _grade(ns, "test_mlp_backward")
+    assert score == 0.0, text
+    assert "grad_W[0]: expected shape (3, 2), got shape (1, 2)." in text, text
+    assert "Hint" not in text, text

@@ -323,7 +323,7 @@ def _shape_hint(got: tuple, expected: tuple, batch_size: int | None) -> str:
         return " Hint: one row per example: sum over the batch axis (axis=0)."
     if _len(got) == _len(expected) and got == expected[::-1]:
         return " Hint: the result is transposed."
-    if batch_size and got and got[0] == batch_size and expected and expected[0] != batch_size:
+    if batch_size and batch_size > 1 and got and got[0] == batch_size and expected and expected[0] != batch_size:
         return " Hint: the batch axis should have been summed away."
     return ""
 

@@ -12,7 +12,7 @@ What the checks accept:
 * ``Node``: ``Node(value)`` makes a leaf; ``x + y``, ``x * y``, ``x.sigmoid()``,
   ``x.square()`` build nodes whose ``_backward()`` adds (local derivative) *
   ``out.grad`` into the inputs' ``grad`` (numbers).
-* ``topological_order(root)`` returns a list of the graph's nodes;
+* ``topological_order(root)`` returns a list (or tuple) of every node root depends on, once each;
   ``node_backward(root)`` sets ``root.grad = 1`` and calls every node's
   ``_backward()`` once, in reverse topological order.
 
@@ -69,6 +69,20 @@ def _pair(result: object, what: str) -> tuple:
     return result[0], result[1]
 
 
+def _shaped(name: str, value: object, shape: tuple, B: int) -> object:
+    """``value`` unchanged if it reads as an array of ``shape``; else a plain message, with a hint only when the
+    shape itself shows the cause (one row per example; the transpose of a non-square shape)."""
+    got = to_float64(value, name).shape
+    if got != shape:
+        hint = ""
+        if got == (B, *shape):
+            hint = " Hint: one row per example: sum over the batch axis (axis=0)."
+        elif len(shape) == 2 and shape[0] != shape[1] and got == shape[::-1]:
+            hint = " Hint: the result is transposed."
+        raise AssertionError(f"{name}: expected shape {shape}, got shape {got}.{hint}")
+    return value
+
+
 # ------------------------------------------------------------------ Exercise 1: the chain
 def _chain_ref(x: float, ws, phi) -> tuple[list, list]:
     z_ref, a_ref = [], [float(x)]
@@ -91,6 +105,9 @@ def chain(points: float) -> Cases:
     """chain_forward / chain_backward: forward values to 1e-10, weight gradients against central differences.
 
     Params of a case: ``depth`` (L >= 1) and ``act`` ("sigmoid" or "tanh").
+
+    Accepts: ``(zs, acts)`` as a tuple or list of two sequences (lists, tuples, 1-d arrays) of numbers in any
+    float dtype (float32 judged at its own precision); ``grad_ws`` as any sequence of L numbers.
     """
     S = student()
 
@@ -132,6 +149,9 @@ def worked_gradients(points: float) -> Cases:
 
     Params of a case: ``kind="printed"`` (the worked example against its printout), or ``B`` (batch size)
     with ``worked=True`` for the worked example's own inputs instead of a random draw.
+
+    Accepts: ``(grad_W, grad_V)`` as a tuple or list of two (2, 2) arrays or nested lists, computed any way
+    (loops, einsum, sigmoid' from the pre-activation or from the output) to 1e-8 on the printed example.
     """
     S = student()
 
@@ -161,6 +181,8 @@ def worked_gradients(points: float) -> Cases:
         grad_W, grad_V = _pair(S.call("worked_gradients", X.copy(), W.copy(), V.copy(), T.copy()), "worked_gradients")
         num_W = numeric_vjp(lambda w: _sse(X, w, V, T), W.copy(), np.array(1.0))
         num_V = numeric_vjp(lambda v: _sse(X, W, v, T), V.copy(), np.array(1.0))
+        grad_W = _shaped(f"grad_W (B = {B})", grad_W, (2, 2), B)
+        grad_V = _shaped(f"grad_V (B = {B})", grad_V, (2, 2), B)
         assert_gradient(f"grad_W (B = {B})", grad_W, num_W, batch_size=B)
         assert_gradient(f"grad_V (B = {B})", grad_V, num_V, batch_size=B)
 
@@ -201,6 +223,10 @@ def node_ops(points: float) -> Cases:
 
     Each case draws new values for every operation; the inputs already hold a gradient, so
     ``_backward`` must add to it. No params.
+
+    Accepts: any ``Node`` class whose constructor returns a node with numeric ``data`` and ``grad`` and whose
+    operations' ``_backward`` add (local derivative) * ``out.grad`` to the inputs' ``grad``, however written
+    (``+=`` or ``a = a + b``, derivatives from the input or from the output, shared helpers, extra attributes).
     """
     S = student()
 
@@ -209,7 +235,7 @@ def node_ops(points: float) -> Cases:
         for name, build, f, bug_values in _ops(S):
             xv, yv = (float(v) for v in random_array(gen, (2,), -2.0, 2.0, min_abs=0.2))
             gx, gy, g_out = (float(v) for v in random_array(gen, (3,), -2.0, 2.0, min_abs=0.2))  # earlier grads, upstream grad
-            X, Y = S.call("Node", xv), S.call("Node", yv)
+            X, Y = _node(S.call("Node", xv), "Node(x)"), _node(S.call("Node", yv), "Node(y)")
             X.set("grad", gx)
             Y.set("grad", gy)
             out = _node(build(X, Y), f"{name}: out")
@@ -339,6 +365,11 @@ def node_backward(points: float) -> Cases:
     Params of a case: ``reuse=k`` (a doubled k times by x + x: d root/d a = 2^k),
     ``inputs=m, ops=n`` (a random DAG with reuse, against central differences, and the order
     topological_order lists), or ``chain=n`` (n multiplications in a row: no RecursionError).
+
+    Accepts: ``topological_order`` returning a list or tuple of every node the root depends on, once each,
+    inputs before the nodes that use them (any valid order: DFS postorder, Kahn's algorithm, ...);
+    ``node_backward`` setting ``root.grad = 1`` and calling each node's ``_backward`` once, each node after
+    every node that uses it, with or without ``topological_order`` (leaves may be skipped).
     """
     S = student()
 
@@ -350,15 +381,54 @@ def node_backward(points: float) -> Cases:
                 raise AssertionError(f"{what}: RecursionError. Hint: a recursive topological sort goes deeper than "
                                      "Python's recursion limit; use an explicit stack (a list).") from None
             raise
-        return to_float(root.get("grad"), "root.grad")
+        root_grad = to_float(root.get("grad"), "root.grad")
+        assert_true(root_grad == 1.0, f"{what}: root.grad is {root_grad!r} after node_backward, expected 1 "
+                    "(d root/d root; set it before calling the _backward functions)")
+        return root_grad
 
-    def recorded(graph: _Graph, rec: _Recorders, what: str) -> list[int]:
+    def recorded(graph: _Graph, rec: _Recorders, what: str) -> tuple[list[int], str]:
+        """The nodes called once, in call order, and a message if some node with inputs was never called."""
         order, counts = rec.calls()
         again = [k for k, c in enumerate(counts) if c > 1 and graph.children[k]]
         if again:
             raise AssertionError(f"{what}: node_backward called the _backward of {len(again)} node(s) more than once "
                                  f"(up to {max(counts[k] for k in again)} times). Hint: {_PATHS_HINT}.")
-        return order
+        inner = [k for k in sorted(graph.ref_order(len(graph.children) - 1)) if graph.children[k]]  # the root is last
+        never = [k for k in inner if counts[k] == 0]
+        missed = (f"node_backward never called the _backward of {len(never)} of the {len(inner)} nodes that have "
+                  "inputs, so their gradient never reached their inputs." if never else "")
+        return order, missed
+
+    def explained(missed: str, compare) -> None:
+        """Run a comparison; when it fails and nodes were never called, say so instead of guessing a cause."""
+        try:
+            compare()
+        except AssertionError as exc:
+            if not missed:
+                raise
+            raise AssertionError(f"{str(exc).split(' Hint: ')[0].rstrip()} {missed}") from None
+
+    def check_listing(listed: object, handles: list, graph: _Graph, datas: list, ops: list) -> None:
+        """``topological_order(root)``: a list or tuple of every node of the graph, once, inputs first."""
+        assert_true(isinstance(listed, (list, tuple)), f"topological_order: expected a list of nodes, got "
+                    f"{listed.type_name if isinstance(listed, Handle) else type(listed).__name__}")
+        index = {h.id: k for k, h in enumerate(handles)}
+        assert_true(all(isinstance(item, Handle) and item.id in index for item in listed),
+                    "topological_order: lists something that is not a node of the graph")
+        position = {index[item.id]: k for k, item in enumerate(listed)}
+        assert_true(len(position) == len(listed), f"topological_order lists a node more than once "
+                    f"({len(listed)} entries, {len(position)} different nodes)")
+        needed = set(graph.ref_order(len(handles) - 1))   # every node the root depends on (the last is the root)
+        assert_true(set(position) <= needed, "topological_order lists a node the root does not depend on")
+        missing = sorted(needed - set(position))
+        if missing:
+            shown = ", ".join(f"{'a leaf' if not ops[k] else repr(ops[k]) + ' node'} with data {datas[k]:.6g}"
+                              for k in missing[:4])
+            count = f"{len(listed)} node{'s' * (len(listed) != 1)}"
+            raise AssertionError(f"topological_order returned {count}, the graph has {len(needed)}: "
+                                 f"{len(missing)} missing ({shown}{', ...' if len(missing) > 4 else ''})")
+        assert_true(all(position[c] < position[n] for n in position for c in graph.children[n]),
+                    "topological_order: a node comes before one of its inputs")
 
     def build(graph: _Graph, datas: list, op: list, children: list) -> list:
         handles = []
@@ -378,9 +448,14 @@ def node_backward(points: float) -> Cases:
         rec = _Recorders(S, _node_array(S, handles), len(handles))
         what = f"d root/d a (root = a doubled {levels} times by x + x)"
         root_grad = run_backward(handles[-1], what)
-        grads = graph.replay(levels, root_grad, recorded(graph, rec, what))
-        assert_true(grads[0] != 0, f"{what}: got 0, expected {2 ** levels:g}. Hint: {_ORDER_HINT}.")
-        assert_close(what, grads[0], 2.0 ** levels, rtol=1e-12, candidates={_PATHS_HINT: 2.0 ** (2 * levels - 1)})
+        order, missed = recorded(graph, rec, what)
+        grads = graph.replay(levels, root_grad, order)
+
+        def compare() -> None:
+            assert_true(grads[0] != 0, f"{what}: got 0, expected {2 ** levels:g}. Hint: {_ORDER_HINT}.")
+            assert_close(what, grads[0], 2.0 ** levels, rtol=1e-12,
+                         candidates={_PATHS_HINT: 2.0 ** (2 * levels - 1)})
+        explained(missed, compare)
 
     def random_program(gen: np.random.Generator, n_inputs: int, n_ops: int) -> tuple:
         # a random expression DAG in which some node feeds several later nodes
@@ -422,22 +497,16 @@ def node_backward(points: float) -> Cases:
         rec = _Recorders(S, _node_array(S, handles), len(handles))
         what = f"d root/d inputs ({n_inputs} inputs, {n_ops} operations)"
         root = len(handles) - 1
+        # the listing first: an incomplete or misordered topological_order is the cause to name
+        check_listing(S.call("topological_order", handles[root]), handles, graph, values, ops)
         root_grad = run_backward(handles[root], what)
-        grads = graph.replay(root, root_grad, recorded(graph, rec, what))
+        order, missed = recorded(graph, rec, what)
+        grads = graph.replay(root, root_grad, order)
         numeric = numeric_vjp(lambda p: np.array(run_program(list(p), program)),
                               np.array(values[:n_inputs], dtype=float), np.array(1.0))
         wrong = graph.replay(root, 1.0, graph.ref_order(root))      # the same graph, run in the wrong order
-        assert_gradient(what, grads[:n_inputs], numeric, candidates={_ORDER_HINT: wrong[:n_inputs]})
-        listed = S.call("topological_order", handles[root])
-        assert_true(isinstance(listed, (list, tuple)), f"topological_order: expected a list of nodes, got "
-                    f"{listed.type_name if isinstance(listed, Handle) else type(listed).__name__}")
-        index = {h.id: k for k, h in enumerate(handles)}
-        assert_true(all(isinstance(item, Handle) and item.id in index for item in listed),
-                    "topological_order: lists something that is not a node of the graph")
-        position = {index[item.id]: k for k, item in enumerate(listed)}
-        assert_true(len(position) == len(listed), "topological_order lists a node more than once")
-        assert_true(all(c in position and position[c] < position[n] for n in position for c in graph.children[n]),
-                    "topological_order: a node comes before one of its inputs")
+        explained(missed, lambda: assert_gradient(what, grads[:n_inputs], numeric,
+                                                  candidates={_ORDER_HINT: wrong[:n_inputs]}))
 
     def check_long_chain(label: str, n: int) -> None:
         # x, then out = in * f, n times (built in the student's process by the given forward of Node.__mul__):
@@ -455,9 +524,13 @@ def node_backward(points: float) -> Cases:
         rec = _Recorders(S, nodes, n + 1)
         what = f"d root/d x (chain of {n} operations)"
         root_grad = run_backward(S.lib("operator.getitem").call(nodes, -1), what)
-        grads = graph.replay(n, root_grad, recorded(graph, rec, what))
-        assert_true(grads[0] != 0, f"{what}: got 0. Hint: {_ORDER_HINT}.")
-        assert_close(what, grads[0], math.prod(factors), rtol=1e-9)
+        order, missed = recorded(graph, rec, what)
+        grads = graph.replay(n, root_grad, order)
+
+        def compare() -> None:
+            assert_true(grads[0] != 0, f"{what}: got 0. Hint: {_ORDER_HINT}.")
+            assert_close(what, grads[0], math.prod(factors), rtol=1e-9)
+        explained(missed, compare)
 
     def check(label: str, reuse: int = 0, inputs: int = 0, ops: int = 0, chain: int = 0) -> None:
         if reuse:

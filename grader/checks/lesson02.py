@@ -9,7 +9,7 @@ What the checks accept:
   arrays), ``"Z"`` (L arrays) and ``"activations"`` (L names), all equal to
   course_lib's reference forward pass (relative error <= 1e-7).
 * ``mse_loss(y_hat, y)`` must return one number (a float, a numpy scalar or a
-  one-entry array) equal to ``1/(2B) sum (y_hat - y)**2``.
+  one-entry array or one-item list) equal to ``1/(2B) sum (y_hat - y)**2``.
 * ``mse_grad(y_hat, y)`` must return an array of shape ``(B, d)`` equal to
   central differences of the reference loss (relative error <= 1e-6).
 * ``mlp_backward(cache, Ws, grad_y_hat)`` gets a cache built by the reference
@@ -43,6 +43,7 @@ from . import (
     random_array,
     rng,
     student,
+    to_float64,
     to_names,
 )
 
@@ -74,11 +75,29 @@ def _array_list(value: object, name: str, count: int, meaning: str) -> list:
     return list(value)
 
 
+def _shaped(name: str, value: object, shape: tuple, B: int) -> object:
+    """``value`` unchanged if it reads as an array of ``shape``; else a plain message, with a hint only when the
+    shape itself shows the cause (one row per example; the transpose of a non-square shape)."""
+    got = to_float64(value, name).shape
+    if got != shape:
+        hint = ""
+        if got == (B, *shape):
+            hint = " Hint: one row per example: sum over the batch axis (axis=0)."
+        elif len(shape) == 2 and shape[0] != shape[1] and got == shape[::-1]:
+            hint = " Hint: the result is transposed."
+        raise AssertionError(f"{name}: expected shape {shape}, got shape {got}.{hint}")
+    return value
+
+
 def mlp_forward(points: float) -> Cases:
     """Grade cell of ``mlp_forward``: y_hat and every cached A, Z and activation name against course_lib.
 
     Case params: ``widths`` (list of layer widths n_0..n_L), ``B`` (batch size),
     ``activation`` (one name or one name per layer).
+
+    Accepts: ``(y_hat, cache)`` as a tuple or list; ``cache`` a dict with at least "A", "Z" (lists or tuples
+    of arrays) and "activations" (list or tuple of names), extra keys ignored; any float dtype (float32 is
+    judged at its own precision), any way of computing (loops, recursion, einsum, own activation functions).
     """
     S = student()
 
@@ -108,10 +127,27 @@ def mlp_forward(points: float) -> Cases:
     return Cases("mlp_forward", points, check)
 
 
+def _one_number(value: object, name: str, B: int, d: int) -> object:
+    """A student's loss as one number: a one-entry array (or list) is read as its entry, dtype kept."""
+    if isinstance(value, np.ndarray) and value.size == 1:
+        return value.reshape(())
+    if isinstance(value, (list, tuple)) and len(value) == 1:
+        return _one_number(value[0], name, B, d)
+    if isinstance(value, (list, tuple)):
+        value = to_float64(value, name)
+    if isinstance(value, np.ndarray) and value.ndim >= 1:
+        what = "" if B == d else {(B,): "one value per example", (d,): "one value per output column"}.get(value.shape, "")
+        raise AssertionError(f"{name}: expected one number, got an array of shape {value.shape}"
+                             + (f": {what}." if what else "."))
+    return value
+
+
 def mse_loss(points: float) -> Cases:
     """Grade cell of ``mse_loss``: the value against course_lib's ``MSELoss`` (1/(2B) sum of squares).
 
     Case params: ``B`` (batch size), ``d`` (output width).
+
+    Accepts: one number: a float, a numpy scalar (float32 included), a one-entry array or a one-item list.
     """
     S = student()
 
@@ -122,7 +158,7 @@ def mse_loss(points: float) -> Cases:
         hints = {"the 1/2 is missing": 2 * expected}
         if d > 1:
             hints["divided by B * d (np.mean over every entry) instead of by the batch size B"] = expected / d
-        got = S.call("mse_loss", y_hat, y)
+        got = _one_number(S.call("mse_loss", y_hat, y), "mse_loss", B, d)
         assert_close("mse_loss", got, expected, batch_size=B, candidates=hints)
 
     return Cases("mse_loss", points, check)
@@ -132,6 +168,8 @@ def mse_grad(points: float) -> Cases:
     """Grade cell of ``mse_grad``: against central differences of course_lib's ``MSELoss``.
 
     Case params: ``d`` (output width), ``batch_sizes`` (every case checks each batch size in turn).
+
+    Accepts: a (B, d) array or nested list, any float dtype.
     """
     S = student()
 
@@ -140,8 +178,9 @@ def mse_grad(points: float) -> Cases:
         for B in batch_sizes:
             y_hat, y = random_array(gen, (B, d)), random_array(gen, (B, d))
             numeric = numerical_gradient(lambda P, y=y: MSELoss().forward(P, y), y_hat.copy())
-            got = S.call("mse_grad", y_hat, y)
-            assert_gradient(f"mse_grad (B = {B}, d = {d})", got, numeric, batch_size=B)
+            name = f"mse_grad (B = {B}, d = {d})"
+            got = _shaped(name, S.call("mse_grad", y_hat, y), (B, d), B)
+            assert_gradient(name, got, numeric, batch_size=B)
 
     return Cases("mse_grad", points, check)
 
@@ -153,6 +192,9 @@ def mlp_backward(points: float) -> Cases:
     on its own), the upstream gradient is random, and inputs are redrawn until
     no pre-activation is within 1e-3 of the ReLU kink.  Case params: ``widths``,
     ``B``, ``activation`` as for :func:`mlp_forward`.
+
+    Accepts: a tuple or list whose first two items are lists or tuples of L arrays (further items, such as
+    the input's gradient, ignored); phi' taken at Z or written in terms of the cached A; any float dtype.
     """
     S = student()
 
@@ -184,9 +226,11 @@ def mlp_backward(points: float) -> Cases:
             def out_b(b: np.ndarray, l: int = l) -> np.ndarray:
                 return reference_forward(X, Ws, bs[:l] + [b] + bs[l + 1:], activation)[0]
 
-            assert_gradient(f"grad_W[{l}]", grad_Ws[l], numeric_vjp(out_W, Ws[l], G),
+            gW = _shaped(f"grad_W[{l}]", grad_Ws[l], Ws[l].shape, B)
+            gb = _shaped(f"grad_b[{l}]", grad_bs[l], bs[l].shape, B)
+            assert_gradient(f"grad_W[{l}]", gW, numeric_vjp(out_W, Ws[l], G),
                             batch_size=B, candidates={hint: at_output[0][l]})
-            assert_gradient(f"grad_b[{l}]", grad_bs[l], numeric_vjp(out_b, bs[l], G),
+            assert_gradient(f"grad_b[{l}]", gb, numeric_vjp(out_b, bs[l], G),
                             batch_size=B, candidates={hint: at_output[1][l]})
 
     return Cases("mlp_backward", points, check)
