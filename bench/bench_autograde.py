@@ -30,9 +30,9 @@ sys.path.insert(0, str(HERE))
 
 from _table import print_table  # noqa: E402
 
-from grader.course import DEFAULT_SOLUTIONS, find_lessons, notebook_env  # noqa: E402
-from grader.gradebook import read_grades  # noqa: E402
-from grader.sample_class import write_submitted  # noqa: E402
+from grader.pipeline.course import DEFAULT_SOLUTIONS, find_lessons, notebook_env  # noqa: E402
+from grader.pipeline.gradebook import read_grades  # noqa: E402
+from grader.pipeline.sample_class import write_submitted  # noqa: E402
 
 
 def timed(cmd: list[str], cwd: Path, extra_env: dict | None = None) -> tuple[float, float]:
@@ -61,7 +61,7 @@ def kernel_startup(n: int = 5) -> list[list[object]]:
     import nbformat
     from nbclient import NotebookClient
 
-    from grader.zygote import KERNEL_NAME, Zygote
+    from grader.sandbox.zygote import KERNEL_NAME, Zygote
 
     code = "import numpy, matplotlib.pyplot, sklearn.datasets, course_lib, grader.checks\nprint('ready')"
     saved = dict(os.environ)

@@ -1,6 +1,6 @@
-"""``python -m grader``: the instructor command line (see ``grader.cli``)."""
+"""``python -m grader``: the instructor command line (see ``grader.pipeline.cli``)."""
 import sys
 
-from .cli import main
+from .pipeline.cli import main
 
 sys.exit(main())

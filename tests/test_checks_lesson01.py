@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from grader.checker import grade_sources, namespace_from_notebook, run_grade_source
 from grader.checks.student import local_student
-from grader.regions import strip_regions
+from grader.pipeline.regions import strip_regions
+from grader.sandbox.checker import grade_sources, namespace_from_notebook, run_grade_source
 
 LESSON = Path(__file__).resolve().parents[1] / "solutions" / "01_scalar_backprop"
 NOTEBOOK = LESSON / "01_scalar_backprop.ipynb"

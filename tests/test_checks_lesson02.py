@@ -9,8 +9,8 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 import pytest
 
-from grader.checker import grade_sources, namespace_from_notebook, run_grade_source
 from grader.checks.student import local_student
+from grader.sandbox.checker import grade_sources, namespace_from_notebook, run_grade_source
 
 LESSON = Path(__file__).resolve().parents[1] / "solutions" / "02_general_case"
 NOTEBOOK = LESSON / "02_general_case.ipynb"

@@ -7,9 +7,9 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 import pytest
 
-from grader.checker import grade_sources, namespace_from_notebook, run_grade_source
 from grader.checks.student import local_student
-from grader.regions import strip_regions
+from grader.pipeline.regions import strip_regions
+from grader.sandbox.checker import grade_sources, namespace_from_notebook, run_grade_source
 
 LESSON = Path(__file__).resolve().parents[1] / "solutions" / "03_softmax_cross_entropy"
 NOTEBOOK = LESSON / "03_softmax_cross_entropy.ipynb"

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from grader.checker import grade_sources, namespace_from_notebook, run_grade_source
 from grader.checks.student import local_student
+from grader.sandbox.checker import grade_sources, namespace_from_notebook, run_grade_source
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
@@ -206,8 +206,8 @@ def test_solution_scores_full_points_with_the_lessons_references_stubbed(sources
     import sys
 
     from grader.checks.student import Student
-    from grader.isolation import references_of, write_stubs
     from grader.protocol import Peer
+    from grader.sandbox.isolation import references_of, write_stubs
 
     stubs = write_stubs(ROOT / "course_lib", references_of(ROOT / "solutions", "04_modules"), tmp_path / "stubs")
     (tmp_path / "agent.py").write_text(_AGENT)

@@ -16,8 +16,8 @@ import pytest
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-from grader.checker import grade_sources, namespace_from_notebook, run_grade_source
 from grader.checks.student import local_student
+from grader.sandbox.checker import grade_sources, namespace_from_notebook, run_grade_source
 
 LESSON = Path(__file__).resolve().parents[1] / "solutions" / "05_gradient_check"
 NOTEBOOK = LESSON / "05_gradient_check.ipynb"

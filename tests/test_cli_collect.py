@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.collect import collect, student_from_zip
+from grader.pipeline.collect import collect, student_from_zip
 
 LESSONS = ["01_alpha", "02_beta"]
 NB = b'{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}\n'
@@ -115,7 +115,7 @@ def test_cli_collect_never_stops(inbox, tmp_path):
 def test_symlinked_inbox_files_are_not_followed(tmp_path):
     """A symlink handed in (file, lesson folder or student folder) pointing at the instructor's solution
     notebook is reported, never read: no byte of the solution reaches submitted/."""
-    from grader.course import DEFAULT_SOLUTIONS
+    from grader.pipeline.course import DEFAULT_SOLUTIONS
 
     solution = DEFAULT_SOLUTIONS / "02_general_case" / "02_general_case.ipynb"
     secret = solution.read_bytes()

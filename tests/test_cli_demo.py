@@ -10,12 +10,12 @@ import io
 
 import pytest
 
-from grader.course import DEFAULT_SOLUTIONS, find_lessons
-from grader.demo import run_demo
-from grader.gradebook import read_grades, total
-from grader.merge import read_state
-from grader.sample_class import NOTED, expected_scores, load_lesson, plan_class
-from grader.toy import write_toy_lesson
+from grader.pipeline.course import DEFAULT_SOLUTIONS, find_lessons
+from grader.pipeline.demo import run_demo
+from grader.pipeline.gradebook import read_grades, total
+from grader.pipeline.merge import read_state
+from grader.pipeline.sample_class import NOTED, expected_scores, load_lesson, plan_class
+from grader.pipeline.toy import write_toy_lesson
 
 STUDENTS = 12
 

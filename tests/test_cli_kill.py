@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from grader.autograde import autograde
-from grader.merge import snapshot
-from grader.sample_class import write_submitted
-from grader.toy import write_toy_lesson
+from grader.pipeline.autograde import autograde
+from grader.pipeline.merge import snapshot
+from grader.pipeline.sample_class import write_submitted
+from grader.pipeline.toy import write_toy_lesson
 
 STUDENTS = 10
 

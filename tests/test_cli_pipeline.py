@@ -1,7 +1,7 @@
 """The instructor pipeline on a small class: autograde, rerun, force, feedback, report.
 
-The class is the sample class of ``grader.sample_class`` built on the toy
-lesson of ``grader.toy`` (12 students: every kind of submission once), so
+The class is the sample class of ``grader.pipeline.sample_class`` built on the toy
+lesson of ``grader.pipeline.toy`` (12 students: every kind of submission once), so
 these tests do not depend on the real lessons; ``test_cli_demo.py`` runs the
 real ones.
 """
@@ -16,16 +16,16 @@ from types import SimpleNamespace
 import nbformat
 import pytest
 
-from grader.autograde import autograde
-from grader.course import find_lessons
-from grader.feedback import generate_feedback
-from grader.gradebook import read_grades, total
-from grader.merge import read_state, snapshot
-from grader.regions import MARKERS
-from grader.register import register
-from grader.report import make_report, table
-from grader.sample_class import expected_scores, load_lesson, plan_class, submission_bytes
-from grader.toy import TOY_HIDDEN_LINE, write_toy_lesson
+from grader.pipeline.autograde import autograde
+from grader.pipeline.course import find_lessons
+from grader.pipeline.feedback import generate_feedback
+from grader.pipeline.gradebook import read_grades, total
+from grader.pipeline.merge import read_state, snapshot
+from grader.pipeline.regions import MARKERS
+from grader.pipeline.register import register
+from grader.pipeline.report import make_report, table
+from grader.pipeline.sample_class import expected_scores, load_lesson, plan_class, submission_bytes
+from grader.pipeline.toy import TOY_HIDDEN_LINE, write_toy_lesson
 
 
 def _grade(course, solutions, **kw):

@@ -7,10 +7,10 @@ import sys
 import nbformat
 import pytest
 
-from grader.course import find_lessons
-from grader.release import generate
-from grader.submissions import complete, with_bug
-from grader.toy import TOY_BUGS, TOY_HIDDEN_LINE, write_toy_lesson
+from grader.pipeline.course import find_lessons
+from grader.pipeline.release import generate
+from grader.pipeline.submissions import complete, with_bug
+from grader.pipeline.toy import TOY_BUGS, TOY_HIDDEN_LINE, write_toy_lesson
 
 
 @pytest.fixture(scope="module")

@@ -1,13 +1,13 @@
-"""grader.grade_outputs: the outputs nbgrader scores from, after GradeCellOutputs (scored with nbgrader's own rule)."""
+"""grader.sandbox.grade_outputs: the outputs nbgrader scores from, after GradeCellOutputs (scored with nbgrader's own rule)."""
 from __future__ import annotations
 
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 from nbgrader.utils import determine_grade
 
-from grader import notes
-from grader.grade_outputs import GradeCellOutputs
+from grader.pipeline import notes
 from grader.sandbox import TRUNCATION_MARKER
+from grader.sandbox.grade_outputs import GradeCellOutputs
 
 
 def _grade_cell(outputs, gid="test_x", points=4):

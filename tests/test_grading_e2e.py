@@ -1,7 +1,7 @@
 """End to end with plain nbgrader: every lesson grades as its author intends.
 
 For every lesson in ``solutions/`` (or, while there is none, the toy lesson of
-``grader.toy``), real ``nbgrader generate_assignment`` and ``nbgrader
+``grader.pipeline.toy``), real ``nbgrader generate_assignment`` and ``nbgrader
 autograde`` run in temporary course directories:
 
 * the solution, submitted as a student would type it, scores full marks;
@@ -22,7 +22,7 @@ import sys
 import nbformat
 import pytest
 
-from grader.course import (
+from grader.pipeline.course import (
     DEFAULT_SOLUTIONS,
     copy_lesson_sources,
     find_lessons,
@@ -30,10 +30,10 @@ from grader.course import (
     run_nbgrader,
     write_course_config,
 )
-from grader.gradebook import read_grades
-from grader.outputs import cell_text
-from grader.submissions import check_bug, complete, grade_id, structure, with_bug, write
-from grader.toy import write_toy_lesson
+from grader.pipeline.gradebook import read_grades
+from grader.pipeline.outputs import cell_text
+from grader.pipeline.submissions import check_bug, complete, grade_id, structure, with_bug, write
+from grader.pipeline.toy import write_toy_lesson
 
 REAL_LESSONS = find_lessons(DEFAULT_SOLUTIONS)
 LESSON_NAMES = [lesson.name for lesson in REAL_LESSONS] or ["00_toy"]

@@ -60,10 +60,10 @@ from hostile.cases import (
     write_class,
 )
 
-from grader.course import DEFAULT_SOLUTIONS, REPO_ROOT, sha256_file, sha256_tree
-from grader.outputs import cell_text, error_summary
-from grader.regions import MARKERS, find_leaks, secret_lines
-from grader.submissions import grade_id
+from grader.pipeline.course import DEFAULT_SOLUTIONS, REPO_ROOT, sha256_file, sha256_tree
+from grader.pipeline.outputs import cell_text, error_summary
+from grader.pipeline.regions import MARKERS, find_leaks, secret_lines
+from grader.pipeline.submissions import grade_id
 
 ROOT_ONLY = "the grader confines kernels (unprivileged bpgrade* users, protected course files) only when it runs as root"
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason=ROOT_ONLY)
@@ -137,7 +137,7 @@ class Run:
     built: dict[str, Built]
     result: object  # AutogradeReport
     results: dict  # (student, lesson) -> worker result dict
-    report: object  # grader.report.Report
+    report: object  # grader.pipeline.report.Report
     notes_csv: list[dict]
     grades: dict  # (student, lesson) -> {grade_id: CellGrade}
     before: dict = field(default_factory=dict)
@@ -197,10 +197,10 @@ class Run:
 def run(tmp_path_factory):
     if os.geteuid() != 0:
         pytest.skip(ROOT_ONLY)
-    from grader.autograde import autograde
-    from grader.gradebook import read_grades
-    from grader.register import register
-    from grader.report import build_report, make_report
+    from grader.pipeline.autograde import autograde
+    from grader.pipeline.gradebook import read_grades
+    from grader.pipeline.register import register
+    from grader.pipeline.report import build_report, make_report
     from grader.sandbox import Limits
 
     root = tmp_path_factory.mktemp("hostile")
@@ -256,7 +256,7 @@ def run(tmp_path_factory):
         if notes_path.exists():
             with open(notes_path, newline="") as f:
                 notes_csv = list(csv.DictReader(f))
-        from grader.feedback import _render
+        from grader.pipeline.feedback import _render
 
         items = [(name, by_name()[name].lesson) for name in FEEDBACK_CASES]
         _render(course.resolve(), items)
@@ -284,7 +284,7 @@ def _codes(notes: list[str]) -> set[str]:
 def test_case(case: Case, run: Run):
     key = run.key(case)
     assert key in run.report.scores, f"no gradebook row for {key}: the run lost this submission\n{run.describe(case)}"
-    assert hasattr(run.report, "notes"), "grader.report.Report has no `notes` (the notes of each submission)"
+    assert hasattr(run.report, "notes"), "grader.pipeline.report.Report has no `notes` (the notes of each submission)"
     expected = run.built[case.name].expected
     assert run.report.scores[key] == pytest.approx(expected), (
         f"score {run.report.scores[key]:g}, expected {expected:g}\n{run.describe(case)}")

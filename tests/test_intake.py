@@ -1,4 +1,4 @@
-"""grader.intake: which file is graded, what cannot be, and what is repaired (no kernel involved)."""
+"""grader.pipeline.intake: which file is graded, what cannot be, and what is repaired (no kernel involved)."""
 from __future__ import annotations
 
 import copy
@@ -9,8 +9,8 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell
 
-from grader import intake
-from grader.toy import toy_notebook
+from grader.pipeline import intake
+from grader.pipeline.toy import toy_notebook
 
 LESSON = "00_toy"
 

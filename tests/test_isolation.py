@@ -1,4 +1,4 @@
-"""Every grading kernel alone (grader/isolation.py): namespaces, private tmpfs, hidden repository, stubs, cgroups."""
+"""Every grading kernel alone (grader/sandbox/isolation.py): namespaces, private tmpfs, hidden repository, stubs, cgroups."""
 from __future__ import annotations
 
 import json
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import isolation
+from grader.sandbox import isolation
 
 REPO = Path(__file__).resolve().parent.parent
 needs_root = pytest.mark.skipif(isolation.available() is not None, reason=f"namespaces: {isolation.available()}")
@@ -116,7 +116,7 @@ def test_a_cgroup_limits_memory_over_the_whole_process_tree():
         pytest.skip("no memory and pids cgroup controllers here")
     name = f"test-{os.getpid()}"
     code = ("import os, sys\n"
-            "from grader import isolation\n"
+            "from grader.sandbox import isolation\n"
             f"isolation.join_cgroup({name!r}, 300 << 20, 64)\n"
             "kids = []\n"
             "for _ in range(3):\n"

@@ -1,9 +1,9 @@
-"""grader.notes: a fixed vocabulary of what happened to a submission."""
+"""grader.pipeline.notes: a fixed vocabulary of what happened to a submission."""
 from __future__ import annotations
 
 import pytest
 
-from grader import notes
+from grader.pipeline import notes
 
 
 def test_notes_only_take_known_codes():

@@ -1,11 +1,11 @@
-"""Which submissions a run grades (grader/autograde.py plan): errored rows are never up to date."""
+"""Which submissions a run grades (grader/pipeline/autograde.py plan): errored rows are never up to date."""
 from __future__ import annotations
 
 import types
 from pathlib import Path
 
-from grader import autograde
-from grader.merge import StateRow
+from grader.pipeline import autograde
+from grader.pipeline.merge import StateRow
 
 
 def _course(tmp_path: Path) -> Path:

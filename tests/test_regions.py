@@ -1,7 +1,7 @@
-"""grader.regions: what counts as secret text of a source notebook."""
+"""grader.pipeline.regions: what counts as secret text of a source notebook."""
 import nbformat
 
-from grader.regions import find_leaks, secret_lines
+from grader.pipeline.regions import find_leaks, secret_lines
 
 
 def _nb(*sources):

@@ -12,10 +12,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grader.course import DEFAULT_LESSONS, DEFAULT_SOLUTIONS, LESSON_RE, PRIVATE_FILES, find_lessons
-from grader.regions import MARKERS, secret_lines
-from grader.release import ReleaseError, generate, leaks, release
-from grader.toy import TOY_HIDDEN_LINE, write_toy_lesson
+from grader.pipeline.course import DEFAULT_LESSONS, DEFAULT_SOLUTIONS, LESSON_RE, PRIVATE_FILES, find_lessons
+from grader.pipeline.regions import MARKERS, secret_lines
+from grader.pipeline.release import ReleaseError, generate, leaks, release
+from grader.pipeline.toy import TOY_HIDDEN_LINE, write_toy_lesson
 
 
 def _tree(folder: Path) -> dict[str, bytes]:

@@ -14,8 +14,8 @@ import pytest
 from jupyter_client.connect import write_connection_file
 from nbclient import NotebookClient
 
-from grader.course import notebook_env
-from grader.zygote import KERNEL_NAME, LAUNCHER, Zygote
+from grader.pipeline.course import notebook_env
+from grader.sandbox.zygote import KERNEL_NAME, LAUNCHER, Zygote
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self").exists(), reason="Linux only")
 

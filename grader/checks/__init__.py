@@ -102,7 +102,7 @@ _math_isfinite = _math.isfinite
 DEFAULT_GRAD_THRESHOLD = 1e-6
 DEFAULT_RTOL = 1e-7
 
-#: The student under test and the run's secret seed, set by the grader's checker (grader.checker).
+#: The student under test and the run's secret seed, set by the grader's checker (grader.sandbox.checker).
 _CURRENT: contextvars.ContextVar = contextvars.ContextVar("grader_student", default=None)
 _RUN_SEED: contextvars.ContextVar = contextvars.ContextVar("grader_run_seed", default=None)
 

@@ -319,7 +319,7 @@ def _alarm(_signum, _frame):
 def grade(namespace: dict, grade_sources: dict[str, str], grade_ids: list[str], points: dict[str, float],
           seed: int) -> tuple[bool, list[str], str]:
     """Run the grade cells ``grade_ids`` against ``namespace``: (all full marks, replies, first failure)."""
-    from ..checker import run_grade_source
+    from ..sandbox.checker import run_grade_source
 
     replies: list[str] = []
     failure = ""
@@ -411,8 +411,8 @@ def run_lesson(lesson_dir: Path | str, seeds: int = 3, limit: int | None = None,
                exercises: list[str] | None = None, progress: Callable[[str], None] | None = None,
                jobs: int | None = None) -> list[ExerciseResult]:
     """Generate and grade the mutants of every exercise of one lesson."""
-    from ..checker import grade_sources as read_grade_sources
-    from ..checker import namespace_from_notebook
+    from ..sandbox.checker import grade_sources as read_grade_sources
+    from ..sandbox.checker import namespace_from_notebook
 
     lesson_dir = Path(lesson_dir)
     nb_path = lesson_dir / f"{lesson_dir.name}.ipynb"

@@ -18,7 +18,7 @@ runs after the kernel died or the notebook ran out of time earns nothing (its
 code never ran); every other grade cell earns what the student's functions
 deserve.
 
-``notes`` are the grader's note codes (``grader/notes.py``) that the case
+``notes`` are the grader's note codes (``grader/pipeline/notes.py``) that the case
 must produce; ``allowed`` are codes it may produce besides.  Any other code
 is a failure, and honest students must have no note at all.  Grade cells run
 in the grader's checker, never in the kernel, and their outputs are written
@@ -50,11 +50,11 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_raw_cell
 
-from grader.course import find_lessons
-from grader.deps import failing_grade_cells
-from grader.regions import secret_lines
-from grader.sample_class import LessonData, load_lesson
-from grader.submissions import complete, grade_id, structure, with_bug, with_stubs
+from grader.pipeline.course import find_lessons
+from grader.pipeline.deps import failing_grade_cells
+from grader.pipeline.regions import secret_lines
+from grader.pipeline.sample_class import LessonData, load_lesson
+from grader.pipeline.submissions import complete, grade_id, structure, with_bug, with_stubs
 
 L01, L02, L04 = "01_scalar_backprop", "02_general_case", "04_modules"
 
@@ -179,7 +179,7 @@ class Context:
         raise KeyError(f"{lesson}: no grade cell {last_grade_id!r}")
 
     def unanswered(self, lesson: str, exercises) -> float:
-        """Full marks minus the grade cells that fail when ``exercises`` are not defined (grader.deps)."""
+        """Full marks minus the grade cells that fail when ``exercises`` are not defined (grader.pipeline.deps)."""
         return self.minus(lesson, failing_grade_cells(self.lessons[lesson].source, set(exercises)))
 
     def delegated(self, lesson: str, exercise: str) -> float:
@@ -347,7 +347,7 @@ def ok04_threads_shell(ctx):
 
 @case(L02, honest=True)
 def ok02_partial(ctx):
-    """Lesson 02 with mse_grad and mlp_backward left as released: the grade cells that use them score 0 (grader.deps)."""
+    """Lesson 02 with mse_grad and mlp_backward left as released: the grade cells that use them score 0 (grader.pipeline.deps)."""
     data = ctx.lessons[L02]
     nb = with_stubs(ctx.complete(L02), data.released, ["mse_grad", "mlp_backward"])
     return ctx.notebook(L02, nb, ctx.unanswered(L02, ["mse_grad", "mlp_backward"]))
@@ -359,7 +359,7 @@ def h01_syntax_error(ctx):
     """A syntax error in the mse_grad solution (an unclosed bracket) and in a scratch cell.
 
     mse_grad is never defined, exactly as if it were not answered: the grade
-    cells that use it score 0 (grader.deps), every other one full.
+    cells that use it score 0 (grader.pipeline.deps), every other one full.
     """
     nb = replace_in(ctx.complete(L02), "mse_grad", "return residual / y_hat.shape[0]",
                     "return residual / y_hat.shape[0")

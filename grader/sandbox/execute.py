@@ -1,7 +1,7 @@
 """nbgrader's ``Execute`` preprocessor, confined: a sandboxed kernel, a whole-notebook limit, survival of a dead kernel.
 
 What it adds to ``nbgrader.preprocessors.Execute`` (configured in
-``grader.worker``):
+``grader.pipeline.worker``):
 
 * **A throwaway working directory** (``workdir_base`` set): the files of the
   autograded folder are copied into ``<base>/nb-XXXXXXXX`` (0700, owned by the
@@ -26,16 +26,16 @@ What it adds to ``nbgrader.preprocessors.Execute`` (configured in
 
 * **Grade cells never run in the kernel** (``grade_sources`` set): the
   instructor's source of each grade cell runs in this (trusted) process
-  through :func:`grader.checker.run_grade_source`, reaching the student's code
+  through :func:`grader.sandbox.checker.run_grade_source`, reaching the student's code
   only through :mod:`grader.protocol` requests, each one ``execute_request``
   whose ``user_expressions`` call the kernel's preloaded agent; the cell's
   outputs, and so its points, are written here.
 * **Every kernel alone** (``isolation`` set): jupyter's ``ipc`` transport
   (unix sockets in the 0700 workdir, no TCP port), and the zygote puts the
   kernel in its own network and mount namespaces and cgroup
-  (:mod:`grader.isolation`), removed with everything in it afterwards.
+  (:mod:`grader.sandbox.isolation`), removed with everything in it afterwards.
 
-Everything that happened goes to ``grader.notes.current``.
+Everything that happened goes to ``grader.pipeline.notes.current``.
 """
 from __future__ import annotations
 
@@ -53,10 +53,12 @@ from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
 from traitlets import Dict, Float, Integer, Unicode
 
-from . import isolation, notes, sandbox
+from .. import sandbox
+from ..checks.student import Student
+from ..pipeline import notes
+from ..protocol import Peer, StudentError
+from . import isolation
 from .checker import run_grade_source
-from .checks.student import Student
-from .protocol import Peer, StudentError
 
 #: The expression a grading kernel evaluates for one protocol request (the agent is preloaded by the zygote).
 _AGENT_CALL = "__import__('grader.protocol', fromlist=['respond']).respond({!r})"
@@ -115,7 +117,7 @@ class GuardedExecute(Execute):
                                   "never sent to the kernel ({}: grade cells run in the kernel, plain nbgrader)").tag(
         config=True)
     grading_seed = Integer(None, allow_none=True, help="the run's secret seed for the checks' inputs").tag(config=True)
-    isolation = Dict({}, help="grader.isolation settings for the kernel ({}: none)").tag(config=True)
+    isolation = Dict({}, help="grader.sandbox.isolation settings for the kernel ({}: none)").tag(config=True)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -256,7 +258,7 @@ class GuardedExecute(Execute):
         self._started: set[int] = set()
         self._checker_broken = None
         self._cell_deadline = 0.0
-        # a message over the worker's size limit (grader.kernelclient) is dropped with its IOPub connection, so
+        # a message over the worker's size limit (grader.sandbox.kernelclient) is dropped with its IOPub connection, so
         # the cell's idle status never arrives: with grade cells in the checker that costs only a scratch cell's
         # outputs, not the notebook (in plain nbgrader mode a lost grade-cell error must still fail it)
         self.raise_on_iopub_timeout = not self.grade_sources

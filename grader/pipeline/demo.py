@@ -1,6 +1,6 @@
 """``grader demo`` (``make demo``): grade a sample class end to end.
 
-Builds the sample class of ``grader.sample_class`` from the solutions into a
+Builds the sample class of ``grader.pipeline.sample_class`` from the solutions into a
 temporary folder, then runs the instructor pipeline on it exactly as an
 instructor would: collect, autograde (parallel, with progress), feedback,
 report.  Prints the gradebook, where the feedback and the plot are, and

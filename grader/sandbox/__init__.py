@@ -1689,7 +1689,7 @@ def main(argv: list[str] | None = None) -> int:
                                      description="Check the grading sandbox of this repository.")
     sub = parser.add_subparsers(dest="cmd", required=True)
     check = sub.add_parser("check", help="report what grading kernels could read or change")
-    check.add_argument("--repo", default=str(Path(__file__).resolve().parents[1]))
+    check.add_argument("--repo", default=str(Path(__file__).resolve().parents[2]))
     check.add_argument("--course", default=None, help="course directory (gradebook, submissions) to hide")
     check.add_argument("--users", type=int, default=1)
     check.add_argument("--apply", action="store_true", help="chmod o-rwx the hidden paths")
@@ -1701,9 +1701,6 @@ def main(argv: list[str] | None = None) -> int:
     print("sandbox check: " + ("ok" if not problems else f"{len(problems)} problem(s)"))
     return 1 if problems else 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())
 
 
 def grant_search(paths: Iterable[str | os.PathLike]) -> ProtectionReport:

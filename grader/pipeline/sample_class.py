@@ -15,7 +15,7 @@ complete        the released lesson with every exercise answered       full mark
 blank           the released lesson, untouched                         0
 partial         the first k exercises answered, the rest left as stub  the grade cells that
                                                                        do not depend on a
-                                                                       stub (grader.deps)
+                                                                       stub (grader.pipeline.deps)
 bug             complete, with one planted bug from bugs.json          full minus that bug's
                                                                        grade cells
 exception       complete, plus an early cell that raises               full marks
@@ -52,7 +52,7 @@ KINDS = (
     "complete", "bug", "partial", "complete", "blank", "bug",
     "invalid_json", "exception", "missing", "bug", "partial", "crash",
 )
-#: Kinds that score 0 with a grader note (grader.notes), by the note's code.
+#: Kinds that score 0 with a grader note (grader.pipeline.notes), by the note's code.
 NOTED = {"invalid_json": "unreadable", "crash": "kernel-died"}
 
 EXCEPTION_CELL = 'raise RuntimeError("a scratch cell the student left broken")'

@@ -19,9 +19,9 @@ included, and so can change a grade):
   lesson's single ``cases.score()``: something in the kernel forged a result,
   so the cell scores 0 (this matters where grade cells run in the kernel,
   i.e. plain nbgrader; ``grader autograde`` writes grade cells' outputs in the
-  checker, see ``grader.execute``).
+  checker, see ``grader.sandbox.execute``).
 
-Everything noteworthy goes to ``grader.notes.current``.
+Everything noteworthy goes to ``grader.pipeline.notes.current``.
 """
 from __future__ import annotations
 
@@ -29,8 +29,8 @@ from nbconvert.preprocessors import Preprocessor
 from nbformat import NotebookNode
 from traitlets import Bool, Integer
 
-from . import notes
-from .sandbox import truncate_outputs
+from ..pipeline import notes
+from . import truncate_outputs
 
 STDERR_HEADING = "[stderr]\n"
 

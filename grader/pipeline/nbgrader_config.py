@@ -5,7 +5,7 @@ course root.  The instructor tools in ``grader`` never run nbgrader inside the
 repository (so no ``gradebook.db`` lands in the working tree): they build a
 course directory elsewhere and write a two-line ``nbgrader_config.py`` there
 that executes this file and then points ``CourseDirectory.root`` at that
-directory (see ``grader.course.write_course_config``).
+directory (see ``grader.pipeline.course.write_course_config``).
 
 Run directly by traitlets, this file has ``c`` (the config object) and
 ``__file__`` in its namespace.
@@ -16,7 +16,7 @@ c = get_config()  # noqa: F821  (provided by traitlets when it loads this file)
 
 # The course root defaults to the repository root; grader's course directories
 # override it right after executing this file.
-c.CourseDirectory.root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+c.CourseDirectory.root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 c.CourseDirectory.course_id = "backprop"
 c.CourseDirectory.source_directory = "solutions"
 c.CourseDirectory.release_directory = "lessons"

@@ -7,7 +7,7 @@ runs, so a short drain is enough.  Everything else (the kernel_info handshake
 and the check that IOPub is connected) is unchanged.
 
 Used by the grader's workers through
-``AsyncKernelManager.client_factory = "grader.kernelclient.FastKernelClient"``.
+``AsyncKernelManager.client_factory = "grader.sandbox.kernelclient.FastKernelClient"``.
 """
 from __future__ import annotations
 

@@ -5,9 +5,9 @@ One worker process grades one submission at a time with real nbgrader
 copy of the gradebook (a *shard*), so no two processes ever write one sqlite
 file.  After each submission it reads the grades back from the shard and
 hands them to the parent, which is the only writer of the main gradebook
-(see ``grader.merge``).
+(see ``grader.pipeline.merge``).
 
-Protocol (``python -m grader.worker``): one JSON job per stdin line,
+Protocol (``python -m grader.pipeline.worker``): one JSON job per stdin line,
 ``{"student": ..., "lesson": ...}``; one JSON result per stdout line (see
 :meth:`Worker.grade`).  Everything else the worker or nbgrader prints goes to
 stderr (the worker log).
@@ -27,9 +27,9 @@ from pathlib import Path
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
+from ..sandbox.kernelclient import fast_kernel_waits
 from . import notes
 from .gradebook import COURSE_ID, db_url
-from .kernelclient import fast_kernel_waits
 
 PR_SET_PDEATHSIG = 1
 
@@ -175,15 +175,15 @@ class Worker:
         stage: Path | str | None = None,
     ):
         """``sandbox``: ``{"workdir_base", "uid", "gid", "notebook_timeout", "limits_env"}`` for
-        :class:`grader.execute.GuardedExecute` (None: kernels run in the autograded folder, unconfined).
+        :class:`grader.sandbox.execute.GuardedExecute` (None: kernels run in the autograded folder, unconfined).
         ``stage``: where submissions are staged for nbgrader (default: next to the shard)."""
         from nbconvert.preprocessors import ClearMetadataPreprocessor
         from nbgrader.converters import Autograde
         from nbgrader.coursedir import CourseDirectory
         from nbgrader.preprocessors import AssignLatePenalties, CheckCellMetadata, IgnorePattern, SaveAutoGrades
 
-        from .execute import GuardedExecute
-        from .grade_outputs import GradeCellOutputs
+        from ..sandbox.execute import GuardedExecute
+        from ..sandbox.grade_outputs import GradeCellOutputs
 
         share_engines()
         cache_schema_validators()
@@ -195,13 +195,13 @@ class Worker:
         cfg.CourseDirectory.db_url = db_url(self.shard)
         if kernel_name:
             cfg.Execute.kernel_name = kernel_name
-        cfg.AsyncKernelManager.client_factory = "grader.kernelclient.FastKernelClient"
+        cfg.AsyncKernelManager.client_factory = "grader.sandbox.kernelclient.FastKernelClient"
         if timeout:
             cfg.Execute.timeout = int(timeout)
         # the parent decides what needs grading; nbgrader must not skip it
         cfg.Autograde.force = True
         # nbgrader's pipeline with a confined Execute, and GradeCellOutputs
-        # instead of LimitOutput (see grader.execute, grader.grade_outputs)
+        # instead of LimitOutput (see grader.sandbox.execute, grader.sandbox.grade_outputs)
         cfg.Autograde.autograde_preprocessors = [
             GuardedExecute, IgnorePattern, ClearMetadataPreprocessor, GradeCellOutputs,
             SaveAutoGrades, AssignLatePenalties, CheckCellMetadata,
@@ -216,12 +216,12 @@ class Worker:
             cfg.GuardedExecute.zygote_pid = int(box["zygote_pid"])
         if box.get("notebook_timeout"):
             cfg.GuardedExecute.notebook_timeout = float(box["notebook_timeout"])
-        # grade cells run in this process (grader.checker), never in the kernel
+        # grade cells run in this process (grader.sandbox.checker), never in the kernel
         self.trusted = bool(box.get("trusted", True))
         if box.get("seed") is not None:
             cfg.GuardedExecute.grading_seed = int(box["seed"])
         self.isolation = dict(box.get("isolation") or {})
-        # submissions are staged (grader.intake) and graded from there
+        # submissions are staged (grader.pipeline.intake) and graded from there
         self.stage_root = Path(stage) if stage else self.shard.with_suffix(".stage")
         self.stage_root.mkdir(parents=True, exist_ok=True)
         cfg.CourseDirectory.submitted_directory = os.path.relpath(self.stage_root, self.course_root)
@@ -237,8 +237,8 @@ class Worker:
         if lesson not in self._lessons:
             import nbformat
 
-            from . import isolation
-            from .checker import grade_sources
+            from ..sandbox import isolation
+            from ..sandbox.checker import grade_sources
 
             released = nbformat.read(str(self.course_root / "lessons" / lesson / f"{lesson}.ipynb"), as_version=4)
             source_path = self.course_root / "solutions" / lesson / f"{lesson}.ipynb"
@@ -383,8 +383,8 @@ def _die_with_parent() -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run a worker: jobs on stdin, results on stdout."""
     _die_with_parent()
-    sys.modules.setdefault("rfc3987_syntax", None)  # see grader.cli.main
-    parser = argparse.ArgumentParser(prog="python -m grader.worker")
+    sys.modules.setdefault("rfc3987_syntax", None)  # see grader.pipeline.cli.main
+    parser = argparse.ArgumentParser(prog="python -m grader.pipeline.worker")
     parser.add_argument("--course", required=True)
     parser.add_argument("--shard", required=True)
     parser.add_argument("--kernel-name", default=None)

@@ -11,7 +11,7 @@ How a kernel is started:
 
 1. The grader registers the kernelspec ``grader-zygote`` (in a private
    ``JUPYTER_PATH`` folder, see :meth:`Zygote.kernel_env`) whose argv runs
-   ``grader/kernel_launcher.py`` with the connection file.
+   ``grader/sandbox/kernel_launcher.py`` with the connection file.
 2. nbclient/jupyter_client start the launcher as if it were the kernel.  The
    launcher connects to the zygote's unix socket and sends its argv, working
    directory and environment.
@@ -26,7 +26,7 @@ How a kernel is started:
 
 Containment: in :func:`_become_kernel` the child applies what the worker put
 in the launch environment before any student code: its cgroup and its own
-network and mount namespaces (``grader.isolation``), then the grading uid,
+network and mount namespaces (``grader.sandbox.isolation``), then the grading uid,
 rlimits and workdir (``grader.sandbox``).  The zygote never imports
 ``course_lib`` or the checks, so no kernel inherits them.
 """
@@ -95,7 +95,7 @@ PRELOAD = (
     "sklearn.datasets",
     "sklearn.model_selection",
     "grader.sandbox",
-    "grader.isolation",
+    "grader.sandbox.isolation",
     "grader.protocol",  # the agent that answers the checker's requests in every kernel
 )
 
@@ -133,9 +133,10 @@ def _set_process_name(name: bytes) -> None:
 def _preload(log: IO[str]) -> list[str]:
     """Import :data:`PRELOAD`; return what failed.
 
-    Never ``course_lib`` nor ``grader.checks``: a kernel imports course_lib
-    itself, from the stubbed copy its mount namespace shows for the lesson
-    (grader.isolation), and the checks' code must not be in its memory.
+    Never ``course_lib``, ``grader.checks`` nor ``grader.pipeline``: a kernel
+    imports course_lib itself, from the stubbed copy its mount namespace shows
+    for the lesson (grader.sandbox.isolation), and neither the checks' code nor
+    the instructor pipeline's may be in its memory.
     """
     import importlib
 
@@ -145,7 +146,9 @@ def _preload(log: IO[str]) -> list[str]:
             importlib.import_module(name)
         except Exception as exc:  # a missing optional module only costs speed
             failed.append(f"{name}: {type(exc).__name__}: {exc}")
-    leaked = [m for m in sys.modules if m == "course_lib" or m.startswith(("course_lib.", "grader.checks"))]
+    leaked = [m for m in sys.modules
+              if m in ("course_lib", "grader.checks", "grader.pipeline")
+              or m.startswith(("course_lib.", "grader.checks.", "grader.pipeline."))]
     if leaked:
         raise ZygoteError(f"the zygote must not import {leaked}: kernels would inherit them")
     try:
@@ -214,7 +217,7 @@ def _become_kernel(request: dict, inherited_fds: list[int]) -> None:
         os.environ.clear()
         os.environ.update(request["env"])
         os.chdir(request["cwd"])
-        # The sandbox the worker asked for (grader.execute): fail closed, before any student code.
+        # The sandbox the worker asked for (grader.sandbox.execute): fail closed, before any student code.
         from grader.sandbox import KernelSandbox
 
         spec = KernelSandbox.from_env(request["env"])
@@ -224,7 +227,7 @@ def _become_kernel(request: dict, inherited_fds: list[int]) -> None:
             if box:  # its own cgroup, network and mount namespaces (fail closed: an error ends the child)
                 import json
 
-                from grader import isolation
+                from grader.sandbox import isolation
 
                 box = json.loads(box)
                 isolation.join_cgroup(box["cgroup"], box.get("memory"), box.get("pids"))
@@ -510,14 +513,14 @@ class Zygote:
 
     def launch(self) -> Zygote:
         """Start the zygote process without waiting for it (see :meth:`wait_ready`)."""
-        from .course import notebook_env
+        from ..pipeline.course import notebook_env
 
         self.write_kernelspec()
         env = dict(self.env) if self.env is not None else notebook_env()
         log = open(self.log_path, "a")
         self.proc = subprocess.Popen(
             # as the standard python3 kernelspec runs ipykernel
-            [sys.executable, "-Xfrozen_modules=off", "-m", "grader.zygote", self.socket_path],
+            [sys.executable, "-Xfrozen_modules=off", "-m", "grader.sandbox.zygote", self.socket_path],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=log,
@@ -590,10 +593,10 @@ class Zygote:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m grader.zygote SOCKET``: run a zygote (started by :class:`Zygote`)."""
+    """``python -m grader.sandbox.zygote SOCKET``: run a zygote (started by :class:`Zygote`)."""
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        sys.stderr.write("usage: python -m grader.zygote SOCKET_PATH\n")
+        sys.stderr.write("usage: python -m grader.sandbox.zygote SOCKET_PATH\n")
         return 2
     serve(args[0], sys.stderr)
     return 0

@@ -1,15 +1,15 @@
 """``grader autograde``: grade a whole class in parallel, resumably, with progress.
 
 * Lessons are (re)registered in the course gradebook when their source changed
-  (``grader.register``).
+  (``grader.pipeline.register``).
 * Every submission ``submitted/<student>/<lesson>/`` is hashed; together with
   the grading environment's hash it is compared with the record of the last
-  grading (``grader.merge``).  Only new or changed submissions are graded;
+  grading (``grader.pipeline.merge``).  Only new or changed submissions are graded;
   ``force`` regrades everything.
-* N worker processes (``grader.worker``) each grade on a private copy of the
+* N worker processes (``grader.pipeline.worker``) each grade on a private copy of the
   gradebook; this process is the only writer of ``gradebook.db`` and merges
   each finished submission in one transaction together with its record.
-* Kernels come from a pre-warmed zygote (``grader.zygote``), one fresh forked
+* Kernels come from a pre-warmed zygote (``grader.sandbox.zygote``), one fresh forked
   process per notebook.
 * A run holds an exclusive lock on the course directory.  Killing it at any
   point loses at most the submissions in flight; the next run grades them.
@@ -30,12 +30,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TextIO
 
-from . import sandbox
+from .. import sandbox
+from ..sandbox.zygote import KERNEL_NAME, Zygote
 from .course import DEFAULT_SOLUTIONS, REPO_ROOT, CourseError, notebook_env, sha256_tree
 from .merge import GradebookWriter
 from .progress import Progress
 from .register import environment_hash, gradebook_path, register
-from .zygote import KERNEL_NAME, Zygote
 
 STATE_DIR = ".grader"
 
@@ -199,10 +199,10 @@ class RunSandbox:
                 "solutions and other students' files are NOT protected from student code (see grader/SANDBOX.md)")
 
     def _isolation(self, course_root: Path, solutions_dir: Path) -> dict:
-        """Settings of grader.isolation for every kernel of the run ({} when namespaces are not available)."""
+        """Settings of grader.sandbox.isolation for every kernel of the run ({} when namespaces are not available)."""
         import course_lib
 
-        from . import isolation
+        from ..sandbox import isolation
 
         why = "GRADER_ISOLATION=off" if os.environ.get("GRADER_ISOLATION") == "off" else isolation.available()
         if why:
@@ -267,7 +267,7 @@ class RunSandbox:
 class _WorkerProc:
     def __init__(self, index: int, course_root: Path, shard: Path, log: Path,
                  env: dict, kernel_name: str | None, timeout: int | None, box: dict | None = None):
-        cmd = [sys.executable, "-m", "grader.worker", "--course", str(course_root), "--shard", str(shard)]
+        cmd = [sys.executable, "-m", "grader.pipeline.worker", "--course", str(course_root), "--shard", str(shard)]
         if kernel_name:
             cmd += ["--kernel-name", kernel_name]
         if timeout:

@@ -2,7 +2,7 @@
 
 jupyter_client starts this script as "the kernel process"
 (``python -I -S kernel_launcher.py -f CONNECTION_FILE ...``).  It asks the
-zygote (``grader.zygote``), over the unix socket named by
+zygote (``grader.sandbox.zygote``), over the unix socket named by
 ``GRADER_ZYGOTE_SOCKET``, to fork a fresh, pre-warmed IPython kernel with this
 process's arguments, working directory and environment, then:
 

@@ -47,7 +47,7 @@ def max_notebook_bytes(env=None) -> int:
     text = env.get("GRADER_MAX_NOTEBOOK_BYTES")
     if not text:
         return DEFAULT_MAX_NOTEBOOK_BYTES
-    from .sandbox import parse_size
+    from ..sandbox import parse_size
 
     try:
         value = parse_size(text)

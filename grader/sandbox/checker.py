@@ -19,7 +19,7 @@ from pathlib import Path
 
 from nbformat import NotebookNode
 
-from . import checks
+from .. import checks
 
 
 def _outputs(text: str, value, error: BaseException | None) -> list[NotebookNode]:

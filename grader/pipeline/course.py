@@ -3,7 +3,7 @@
 The repository's ``solutions/NN_name/NN_name.ipynb`` are the nbgrader source
 notebooks.  Every nbgrader run of the instructor tools happens in a *course
 directory* outside the repository's tracked files: a folder with its own
-``nbgrader_config.py`` (which executes ``grader/nbgrader_config.py`` and sets
+``nbgrader_config.py`` (which executes ``grader/pipeline/nbgrader_config.py`` and sets
 ``CourseDirectory.root`` to the folder), a copy of the solutions, and the
 gradebook.  That keeps ``gradebook.db`` out of the working tree.
 """
@@ -20,9 +20,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-GRADER_DIR = Path(__file__).resolve().parent
-GRADER_CONFIG = GRADER_DIR / "nbgrader_config.py"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+GRADER_DIR = REPO_ROOT / "grader"
+GRADER_CONFIG = Path(__file__).resolve().with_name("nbgrader_config.py")
 DEFAULT_SOLUTIONS = REPO_ROOT / "solutions"
 DEFAULT_LESSONS = REPO_ROOT / "lessons"
 
@@ -112,7 +112,7 @@ def write_course_config(course_root: Path | str) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     path = root / "nbgrader_config.py"
     path.write_text(
-        "# Written by grader.course: the course configuration, rooted in this folder\n"
+        "# Written by grader.pipeline.course: the course configuration, rooted in this folder\n"
         "# (wherever the folder is copied or moved).\n"
         "import os\n"
         f"_course_config = {str(GRADER_CONFIG)!r}\n"

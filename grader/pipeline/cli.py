@@ -43,9 +43,9 @@ def _cmd_release(args: argparse.Namespace) -> int:
 
 
 def _cmd_autograde(args: argparse.Namespace) -> int:
+    from ..sandbox import Limits
     from .autograde import autograde, format_autograde_report
     from .course import CourseError
-    from .sandbox import Limits
 
     values = {}
     for item in args.limit or []:
@@ -66,7 +66,7 @@ def _cmd_autograde(args: argparse.Namespace) -> int:
 
 
 def _cmd_mutants(args: argparse.Namespace) -> int:
-    from .checks import mutants
+    from ..checks import mutants
     from .course import CourseError, find_lessons
 
     lessons = {lesson.name: lesson for lesson in find_lessons(args.solutions)}

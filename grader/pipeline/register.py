@@ -15,6 +15,7 @@ from nbgrader.api import Gradebook
 from .course import (
     DEFAULT_SOLUTIONS,
     GRADER_CONFIG,
+    GRADER_DIR,
     REPO_ROOT,
     CourseError,
     Lesson,
@@ -84,9 +85,10 @@ def environment_hash(lesson: Lesson) -> str:
     h.update(sha256_tree(lesson.folder, _IGNORE).encode())
     for path in sorted((REPO_ROOT / "course_lib").glob("*.py")):
         h.update(path.name.encode() + sha256_file(path).encode())
-    grading = ("protocol.py", "checker.py", "isolation.py", "intake.py", "execute.py", "grade_outputs.py")
-    checks = sorted(p for p in (REPO_ROOT / "grader" / "checks").glob("*.py") if p.name != "mutants.py")
-    for path in (*(REPO_ROOT / "grader" / name for name in grading), *checks, GRADER_CONFIG):
+    grading = ("protocol.py", "sandbox/checker.py", "sandbox/isolation.py", "pipeline/intake.py",
+               "sandbox/execute.py", "sandbox/grade_outputs.py")
+    checks = sorted(p for p in (GRADER_DIR / "checks").glob("*.py") if p.name != "mutants.py")
+    for path in (*(GRADER_DIR / name for name in grading), *checks, GRADER_CONFIG):
         if path.exists():
             h.update(path.name.encode() + sha256_file(path).encode())
     return h.hexdigest()

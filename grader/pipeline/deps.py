@@ -65,7 +65,7 @@ def used_names(source: str) -> set[str]:
     return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
 
 
-_CHECKS_DIR = Path(__file__).resolve().parent / "checks"
+_CHECKS_DIR = Path(__file__).resolve().parents[1] / "checks"
 
 
 @functools.cache

@@ -50,7 +50,7 @@ class StateRow:
     status: str  # "graded" or "error"
     error: str | None
     seconds: float | None
-    notes: tuple = ()  # "code: message" lines of grader.notes
+    notes: tuple = ()  # "code: message" lines of grader.pipeline.notes
 
 
 class GradebookWriter:
@@ -91,7 +91,7 @@ class GradebookWriter:
         self.gb.db.commit()
 
     def merge(self, result: dict, content_hash: str, env_hash: str) -> None:
-        """Write one worker result (see ``grader.worker.Worker.grade``) and its record, atomically."""
+        """Write one worker result (see ``grader.pipeline.worker.Worker.grade``) and its record, atomically."""
         with warnings.catch_warnings():
             # nbgrader's add_submission trips SQLAlchemy autoflush warnings; harmless
             warnings.simplefilter("ignore", SAWarning)

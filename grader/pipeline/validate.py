@@ -18,15 +18,15 @@ from pathlib import Path
 
 import nbformat
 
+from ..sandbox import Limits
+from ..sandbox.zygote import KERNEL_NAME, Zygote
 from .autograde import RunSandbox
 from .course import DEFAULT_SOLUTIONS, CourseError, find_lessons, notebook_env
 from .feedback import HiddenText, redact
 from .outputs import error_summary
 from .register import register
-from .sandbox import Limits
 from .submissions import grade_id, structure
 from .worker import Worker
-from .zygote import KERNEL_NAME, Zygote
 
 STUDENT = "validate"
 
@@ -52,7 +52,7 @@ class Validation:
     lesson: str
     cells: list[CellResult]
     error: str | None = None  # the notebook could not be graded at all
-    notes: list[str] = field(default_factory=list)  # what the grader noted (grader.notes)
+    notes: list[str] = field(default_factory=list)  # what the grader noted (grader.pipeline.notes)
 
     @property
     def ok(self) -> bool:
