@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from grader.checker import grade_sources, namespace_from_notebook, run_grade_source
 from grader.checks.student import local_student
+from grader.sandbox.checker import grade_sources, namespace_from_notebook, run_grade_source
 
 REPO = Path(__file__).resolve().parent.parent
 SOLUTIONS = REPO / "solutions"
