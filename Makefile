@@ -13,7 +13,7 @@ export MKL_NUM_THREADS ?= 1
 export MPLBACKEND ?= Agg
 export PYTHONHASHSEED ?= 0
 
-.PHONY: demo test lessons bench venv clean
+.PHONY: demo test lessons bench mutants venv clean
 
 demo: $(STAMP)
 	$(PY) -m grader demo
@@ -27,6 +27,9 @@ lessons: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/run_all.py
+
+mutants: $(STAMP)
+	$(PY) -m grader mutants
 
 venv: $(STAMP)
 
