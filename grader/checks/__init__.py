@@ -39,12 +39,12 @@ from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
 
-import course_lib.modules as _reference_modules
 from grader.protocol import Handle, ProtocolError, StudentError
 
 from .student import Student, local_student
 
-__all__ = ["Cases", "Student", "Handle", "StudentError", "student", "rng", "random_array", "assert_close",
+__all__ = ["Cases", "Student", "Handle", "StudentError", "student", "rng", "random_array", "assert_close", "assert_shape",
+           "param_vjp", "low_precision",
            "assert_gradient", "assert_true", "numeric_vjp", "numerical_gradient", "to_float64", "to_float",
            "to_bool", "to_str", "to_names", "diagnose", "norm"]
 
@@ -470,7 +470,21 @@ def assert_true(condition: bool, message: str) -> None:
         raise _AssertionError(message)
 
 
-# ------------------------------------------------------------------ networks of modules (lesson 04)
+# ------------------------------------------------------------------ shapes and parameters
+def assert_shape(name: str, value: object, shape: tuple, B: int) -> object:
+    """``value`` unchanged if it reads as an array of ``shape``; else a plain message, with a hint only when the
+    shape itself shows the cause (one row per example; the transpose of a non-square shape)."""
+    got = to_float64(value, name).shape
+    if got != shape:
+        hint = ""
+        if got == (B, *shape):
+            hint = " Hint: one row per example: sum over the batch axis (axis=0)."
+        elif _len(shape) == 2 and shape[0] != shape[1] and got == shape[::-1]:
+            hint = " Hint: the result is transposed."
+        raise _AssertionError(f"{name}: expected shape {shape}, got shape {got}.{hint}")
+    return value
+
+
 def param_vjp(param: np.ndarray, forward: Callable[[], np.ndarray], G: np.ndarray) -> np.ndarray:
     """Central differences of ``sum(forward() * G)`` with respect to the array ``param`` (perturbed in place, restored)."""
     def f(value):
@@ -481,79 +495,6 @@ def param_vjp(param: np.ndarray, forward: Callable[[], np.ndarray], G: np.ndarra
         finally:
             param[...] = saved
     return numeric_vjp(f, param, G)
-
-
-def build_twins(spec: list, gen: np.random.Generator, under_test: Mapping[str, type]):
-    """Build ``(net, twin, linears)`` from a nested spec.
-
-    spec: a list of ``("linear", d_in, d_out)``, ``"tanh"``, ``"sigmoid"`` or a nested list (a Sequential).
-    under_test: ``{"linear" | "tanh" | "seq": class}`` for the modules under test; the rest are course_lib's.
-    linears: ``[(dotted position, module in net, module in twin)]`` for every Linear, in depth-first order.
-    The twin is built entirely from course_lib with the same weights: its forward pass is the
-    known-correct one that central differences differentiate.
-    """
-    ref = _reference_modules
-    kinds = {"linear": ref.Linear, "tanh": ref.Tanh, "sigmoid": ref.Sigmoid, "seq": ref.Sequential}
-    linears = []
-
-    def build(items, path):
-        layers, twin_layers = [], []
-        for i, item in _enumerate(items):
-            label = f"{path}{i}"
-            if _isinstance(item, _list):
-                layer, twin_layer = build(item, label + ".")
-            elif _isinstance(item, _tuple):
-                _, d_in, d_out = item
-                layer = under_test.get("linear", ref.Linear)(d_in, d_out)
-                twin_layer = ref.Linear(d_in, d_out)
-                W = gen.standard_normal((d_in, d_out)) / _sqrt(d_in)
-                b = gen.uniform(-1.0, 1.0, size=d_out)  # a nonzero bias, so a missing one shows
-                for module in (layer, twin_layer):
-                    module.W, module.b = W.copy(), b.copy()
-                    module.grad_W, module.grad_b = _zeros(W.shape), _zeros(b.shape)
-                linears.append((label, layer, twin_layer))
-            else:
-                layer, twin_layer = under_test.get(item, kinds[item])(), kinds[item]()
-            layers.append(layer)
-            twin_layers.append(twin_layer)
-        return under_test.get("seq", ref.Sequential)(*layers), ref.Sequential(*twin_layers)
-
-    net, twin = build(spec, "")
-    return net, twin, linears
-
-
-def check_twins(net, twin, linears, X: np.ndarray, G: np.ndarray, what: str, hint: str = "") -> None:
-    """Forward output, grad_input and every Linear's grad_W, grad_b of ``net`` against its course_lib twin."""
-    B = X.shape[0]
-    y_hat = net.forward(X.copy())
-    assert_close(f"{what}.forward output", y_hat, twin.forward(X), batch_size=B)
-    for _, layer, _ in linears:
-        layer.grad_W[...] = 0.0
-        layer.grad_b[...] = 0.0
-    try:
-        grad_input = net.backward(G.copy())
-    except _NotImplementedError:
-        raise
-    except _Exception as exc:
-        raise _AssertionError(f"{what}.backward(grad_output of shape {G.shape}) raised "
-                              f"{_type(exc).__name__}: {exc}. {hint}".rstrip()) from None
-    assert_gradient(f"{what}.backward grad_input", grad_input, numeric_vjp(twin.forward, X, G), batch_size=B)
-    for label, layer, twin_layer in linears:
-        for p in ("W", "b"):
-            numeric = param_vjp(_getattr(twin_layer, p), lambda: twin.forward(X), G)
-            assert_gradient(f"{what}.backward grad_{p} of layer {label}", _getattr(layer, "grad_" + p), numeric, batch_size=B)
-
-
-def network_case(spec: list, B: int, seed: int | str, under_test: Mapping[str, type], what: str,
-                 hint: str = "") -> Callable[[], None]:
-    """A grade-cell case: build the twins of ``spec``, draw X (B, d_in) and G, compare everything."""
-    gen = rng(seed)
-    net, twin, linears = build_twins(spec, gen, under_test)
-    d_in = linears[0][2].W.shape[0]
-    d_out = twin.forward(_zeros((1, d_in))).shape[1]
-    X = random_array(gen, (B, d_in), min_abs=0.1)
-    G = random_array(gen, (B, d_out), min_abs=0.1)
-    return lambda: check_twins(net, twin, linears, X, G, what, hint)
 
 
 # ------------------------------------------------------------------ partial credit

@@ -44,6 +44,7 @@ from . import (
     Student,
     assert_close,
     assert_gradient,
+    assert_shape,
     assert_true,
     numeric_vjp,
     random_array,
@@ -67,20 +68,6 @@ def _pair(result: object, what: str) -> tuple:
         raise AssertionError(f"{what}: expected a pair (tuple of 2), got {kind}"
                              + (f" of length {len(result)}" if isinstance(result, (tuple, list)) else ""))
     return result[0], result[1]
-
-
-def _shaped(name: str, value: object, shape: tuple, B: int) -> object:
-    """``value`` unchanged if it reads as an array of ``shape``; else a plain message, with a hint only when the
-    shape itself shows the cause (one row per example; the transpose of a non-square shape)."""
-    got = to_float64(value, name).shape
-    if got != shape:
-        hint = ""
-        if got == (B, *shape):
-            hint = " Hint: one row per example: sum over the batch axis (axis=0)."
-        elif len(shape) == 2 and shape[0] != shape[1] and got == shape[::-1]:
-            hint = " Hint: the result is transposed."
-        raise AssertionError(f"{name}: expected shape {shape}, got shape {got}.{hint}")
-    return value
 
 
 # ------------------------------------------------------------------ Exercise 1: the chain
@@ -181,8 +168,8 @@ def worked_gradients(points: float) -> Cases:
         grad_W, grad_V = _pair(S.call("worked_gradients", X.copy(), W.copy(), V.copy(), T.copy()), "worked_gradients")
         num_W = numeric_vjp(lambda w: _sse(X, w, V, T), W.copy(), np.array(1.0))
         num_V = numeric_vjp(lambda v: _sse(X, W, v, T), V.copy(), np.array(1.0))
-        grad_W = _shaped(f"grad_W (B = {B})", grad_W, (2, 2), B)
-        grad_V = _shaped(f"grad_V (B = {B})", grad_V, (2, 2), B)
+        grad_W = assert_shape(f"grad_W (B = {B})", grad_W, (2, 2), B)
+        grad_V = assert_shape(f"grad_V (B = {B})", grad_V, (2, 2), B)
         assert_gradient(f"grad_W (B = {B})", grad_W, num_W, batch_size=B)
         assert_gradient(f"grad_V (B = {B})", grad_V, num_V, batch_size=B)
 

@@ -37,6 +37,7 @@ from . import (
     Handle,
     assert_close,
     assert_gradient,
+    assert_shape,
     assert_true,
     numeric_vjp,
     numerical_gradient,
@@ -73,20 +74,6 @@ def _array_list(value: object, name: str, count: int, meaning: str) -> list:
                 f"{name}: expected a list of {count} arrays ({meaning}), got {_kind(value)}")
     assert_true(len(value) == count, f"{name}: expected {count} arrays ({meaning}), got {len(value)}")
     return list(value)
-
-
-def _shaped(name: str, value: object, shape: tuple, B: int) -> object:
-    """``value`` unchanged if it reads as an array of ``shape``; else a plain message, with a hint only when the
-    shape itself shows the cause (one row per example; the transpose of a non-square shape)."""
-    got = to_float64(value, name).shape
-    if got != shape:
-        hint = ""
-        if got == (B, *shape):
-            hint = " Hint: one row per example: sum over the batch axis (axis=0)."
-        elif len(shape) == 2 and shape[0] != shape[1] and got == shape[::-1]:
-            hint = " Hint: the result is transposed."
-        raise AssertionError(f"{name}: expected shape {shape}, got shape {got}.{hint}")
-    return value
 
 
 def mlp_forward(points: float) -> Cases:
@@ -179,7 +166,7 @@ def mse_grad(points: float) -> Cases:
             y_hat, y = random_array(gen, (B, d)), random_array(gen, (B, d))
             numeric = numerical_gradient(lambda P, y=y: MSELoss().forward(P, y), y_hat.copy())
             name = f"mse_grad (B = {B}, d = {d})"
-            got = _shaped(name, S.call("mse_grad", y_hat, y), (B, d), B)
+            got = assert_shape(name, S.call("mse_grad", y_hat, y), (B, d), B)
             assert_gradient(name, got, numeric, batch_size=B)
 
     return Cases("mse_grad", points, check)
@@ -226,8 +213,8 @@ def mlp_backward(points: float) -> Cases:
             def out_b(b: np.ndarray, l: int = l) -> np.ndarray:
                 return reference_forward(X, Ws, bs[:l] + [b] + bs[l + 1:], activation)[0]
 
-            gW = _shaped(f"grad_W[{l}]", grad_Ws[l], Ws[l].shape, B)
-            gb = _shaped(f"grad_b[{l}]", grad_bs[l], bs[l].shape, B)
+            gW = assert_shape(f"grad_W[{l}]", grad_Ws[l], Ws[l].shape, B)
+            gb = assert_shape(f"grad_b[{l}]", grad_bs[l], bs[l].shape, B)
             assert_gradient(f"grad_W[{l}]", gW, numeric_vjp(out_W, Ws[l], G),
                             batch_size=B, candidates={hint: at_output[0][l]})
             assert_gradient(f"grad_b[{l}]", gb, numeric_vjp(out_b, bs[l], G),

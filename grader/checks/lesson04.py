@@ -68,6 +68,7 @@ from . import (
     assert_true,
     low_precision,  # a float32 result is judged at float32's precision
     numeric_vjp,
+    param_vjp,
     random_array,
     rng,
     student,
@@ -82,18 +83,6 @@ ORDER_HINT = ("Hint: Sequential.backward must call the layers' backward from the
 
 
 # ------------------------------------------------------------------ check-side helpers
-def param_vjp(param: np.ndarray, forward, G: np.ndarray) -> np.ndarray:
-    """Central differences of ``sum(forward() * G)`` with respect to ``param`` (a check-side array, perturbed in place)."""
-    def f(value):
-        saved = param.copy()
-        param[...] = value
-        try:
-            return forward()
-        finally:
-            param[...] = saved
-    return numeric_vjp(f, param, G)
-
-
 def _draw_linear(gen: np.random.Generator, d_in: int, d_out: int) -> tuple[np.ndarray, np.ndarray]:
     W = gen.standard_normal((d_in, d_out)) / np.sqrt(d_in)
     b = gen.uniform(-1.0, 1.0, size=d_out)  # a nonzero bias, so a missing one shows
