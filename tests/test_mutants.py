@@ -42,7 +42,7 @@ def test_the_operators_make_the_classic_mistakes():
     )
     made = {m.operator for m in mutants.generate("f", source)}
     assert {"swap-operands", "flip-operator", "drop-term", "transpose", "axis", "sum-mean", "off-by-one",
-            "constant", "swap-name", "in-place", "negate", "drop-statement"} <= made
+            "constant", "swap-name", "in-place", "negate", "drop-statement", "early-return"} <= made
     for m in mutants.generate("f", source):
         ast.parse(m.source)  # every mutant is valid Python
         assert m.source.count("def f(") == 1

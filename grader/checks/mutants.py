@@ -21,7 +21,7 @@ swap-name          a name read -> another local name of the same function (``z``
                    the output instead of the input)
 in-place           ``a += b`` -> ``a = a + b`` (a new array: the caller's stays unchanged) and back
 drop-statement     a statement removed (``pass`` where one is needed)
-early-return       ``return None`` inserted before a statement
+early-return       a statement replaced by ``return None`` (the function stops there)
 =================  ================================================================
 
 Each mutant is graded by the exercise's real grade cells (the instructor's
@@ -250,6 +250,10 @@ def _sites(tree: ast.Module, region: set[int]) -> Iterator[tuple[str, int, ast.A
                                                                                                   "negated")]
         if isinstance(node, ast.stmt) and not isinstance(node, (ast.FunctionDef, ast.ClassDef)):
             yield "drop-statement", line, node, lambda n: [(ast.Pass(), "statement removed")]
+            if not isinstance(node, ast.Return) and any(f.lineno <= line <= (f.end_lineno or f.lineno)
+                                                        for f in functions):
+                yield "early-return", line, node, lambda n: [(ast.Return(None), "return None instead of this "
+                                                                                "statement and the rest")]
 
 
 def generate(exercise: str, source: str, limit: int | None = None) -> list[Mutant]:
