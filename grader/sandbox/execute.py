@@ -272,12 +272,13 @@ class GuardedExecute(Execute):
             wd = sandbox.make_workdir(self.workdir_base, path, uid, self.sandbox_gid if uid is not None else None)
             limits = sandbox.Limits.from_env(self.limits_env) if self.limits_env else sandbox.Limits()
             env = dict(os.environ)
+            env.pop("GRADER_SEED", None)  # the run's seed never reaches a kernel
             env.update(sandbox.KernelSandbox(limits, str(wd), uid, self.sandbox_gid).to_env())
             if self.isolation and uid is not None:
                 cgroup = os.path.basename(str(wd))
                 settings = dict(self.isolation, workdir=str(wd), cgroup=cgroup,
                                 memory=limits.memory, pids=limits.max_processes)
-                env["GRADER_ISOLATION"] = json.dumps(settings)
+                env["GRADER_KERNEL_ISOLATION"] = json.dumps(settings)  # (GRADER_ISOLATION is the user's switch)
                 self._ipc_prefix = os.path.join(str(wd), ".kernel-ipc")
             kwargs = {"env": env, "cwd": str(wd)}
         timer = None

@@ -223,7 +223,7 @@ def _become_kernel(request: dict, inherited_fds: list[int]) -> None:
         spec = KernelSandbox.from_env(request["env"])
         if spec is not None:
             request["argv"] = spec.stage(request["argv"])  # still root: the uid must be able to read it
-            box = request["env"].get("GRADER_ISOLATION")
+            box = request["env"].get("GRADER_KERNEL_ISOLATION")
             if box:  # its own cgroup, network and mount namespaces (fail closed: an error ends the child)
                 import json
 
@@ -233,7 +233,7 @@ def _become_kernel(request: dict, inherited_fds: list[int]) -> None:
                 isolation.join_cgroup(box["cgroup"], box.get("memory"), box.get("pids"))
                 isolation.enter(box["workdir"], box.get("hide", []), box.get("keep", []), box.get("writable", []),
                                 box.get("stubs"), box.get("course_lib"), int(box.get("tmpfs_bytes") or 64 << 20))
-                os.environ.pop("GRADER_ISOLATION", None)
+                os.environ.pop("GRADER_KERNEL_ISOLATION", None)
             spec.apply()  # uid, rlimits, fds, umask, workdir
 
         import random
