@@ -338,20 +338,25 @@ def train_step(points: float) -> Cases:
     S = student()
 
     def check(label: str, B: int, d_in: int, H: int, C: int) -> None:
-        gen = rng(label)
-        params = {"W1": gen.normal(0.0, 1.0, size=(d_in, H)), "b1": gen.normal(0.0, 0.5, size=H),
-                  "W2": gen.normal(0.0, 1.0, size=(H, C)), "b2": gen.normal(0.0, 0.5, size=C)}
-        X = random_array(gen, (B, d_in), min_abs=0.1)
-        y = gen.integers(0, C, size=B)
-        lr = float(gen.uniform(0.05, 0.5))
-        # reference gradients from course_lib's modules (here, in the checker)
-        net = _RefSequential(_RefLinear(d_in, H), _RefReLU(), _RefLinear(H, C))
-        net[0].W, net[0].b = params["W1"].copy(), params["b1"].copy()
-        net[2].W, net[2].b = params["W2"].copy(), params["b2"].copy()
-        loss_fn = _RefSoftmaxCrossEntropy()
-        ref_loss = loss_fn.forward(net.forward(X), y)
-        net.backward(loss_fn.backward())
-        ref_grads = {"W1": net[0].grad_W, "b1": net[0].grad_b, "W2": net[2].grad_W, "b2": net[2].grad_b}
+        # Draw again (up to 10 times) until every parameter has a nonzero gradient: with all hidden ReLUs off
+        # (likely at B = 1) a missing W1 or b1 update could not be seen, whatever the run's seed.
+        for attempt in range(10):
+            gen = rng(label if attempt == 0 else f"{label} #{attempt}")
+            params = {"W1": gen.normal(0.0, 1.0, size=(d_in, H)), "b1": gen.normal(0.0, 0.5, size=H),
+                      "W2": gen.normal(0.0, 1.0, size=(H, C)), "b2": gen.normal(0.0, 0.5, size=C)}
+            X = random_array(gen, (B, d_in), min_abs=0.1)
+            y = gen.integers(0, C, size=B)
+            lr = float(gen.uniform(0.05, 0.5))
+            # reference gradients from course_lib's modules (here, in the checker)
+            net = _RefSequential(_RefLinear(d_in, H), _RefReLU(), _RefLinear(H, C))
+            net[0].W, net[0].b = params["W1"].copy(), params["b1"].copy()
+            net[2].W, net[2].b = params["W2"].copy(), params["b2"].copy()
+            loss_fn = _RefSoftmaxCrossEntropy()
+            ref_loss = loss_fn.forward(net.forward(X), y)
+            net.backward(loss_fn.backward())
+            ref_grads = {"W1": net[0].grad_W, "b1": net[0].grad_b, "W2": net[2].grad_W, "b2": net[2].grad_b}
+            if all(np.linalg.norm(g) > 1e-8 for g in ref_grads.values()):
+                break
 
         # a real dict of the arrays, kept in the student's process: train_step changes it, read() brings it back
         kept = S.keep({name: value.copy() for name, value in params.items()})
