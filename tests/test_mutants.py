@@ -19,6 +19,25 @@ LESSONS = sorted(p.name for p in SOLUTIONS.iterdir() if p.is_dir() and (p / f"{p
 GOAL = 0.95
 
 
+def _wrong_hints(results) -> list[str]:
+    """Killed mutants whose message names a cause that does not fit the mutant's class.
+
+    A negated result may be told "the sign is flipped" or nothing; a transposed (or un-transposed) operand
+    may be told about a transpose or a shape, or nothing; no other hint fits those two classes.
+    """
+    wrong = []
+    for r in results:
+        for m in r.mutants:
+            if m.status != "killed" or "Hint:" not in m.detail:
+                continue
+            hint = m.detail.split("Hint:", 1)[1].lower()
+            if m.operator == "negate" and "returned value negated" in m.description and "sign" not in hint:
+                wrong.append(f"{m.exercise}: {m.description}: Hint:{hint[:120]}")
+            if m.operator == "transpose" and "transpos" not in hint and "shape" not in hint:
+                wrong.append(f"{m.exercise}: {m.description}: Hint:{hint[:120]}")
+    return wrong
+
+
 @pytest.mark.parametrize("lesson", LESSONS)
 def test_every_exercise_kills_at_least_95_percent_of_its_mutants(lesson):
     results = mutants.run_lesson(SOLUTIONS / lesson, seeds=2)
@@ -27,6 +46,9 @@ def test_every_exercise_kills_at_least_95_percent_of_its_mutants(lesson):
     survivors = [f"{m.exercise}: {m.description}" for r in results for m in r.mutants if m.status == "survived"]
     assert not low, f"{lesson}: below {GOAL:.0%}: {low}; survivors: {survivors[:20]}"
     assert all(len(r.mutants) >= 10 for r in results), "too few mutants to mean anything"
+    # hints only when the numbers fit: a sign-flip or transpose mutant gets the right hint or none
+    wrong = _wrong_hints(results)
+    assert not wrong, f"{lesson}: mutants told a cause that is not theirs: {wrong[:10]}"
 
 
 def test_the_operators_make_the_classic_mistakes():

@@ -370,9 +370,10 @@ def diagnose(got: np.ndarray, expected: np.ndarray, batch_size: int | None = Non
             for factor, text in known:
                 if _abs_builtin(r - factor) <= 1e-4 * _abs_builtin(factor):
                     return f"Hint: {text}."
-            # a factor is a property of several numbers: one wrong number is "a factor" of any right one
+            # a factor is a property of several numbers: one wrong number is "a factor" of any right one, and two
+            # (a column x * delta_j of a batch-1 gradient) share one whenever delta_j alone is wrong
             nonzero = _int(_add_reduce(_abs(expected) > 1e-12 * _max(_norm(expected), 1e-300), axis=None))
-            if nonzero >= 2 and _abs_builtin(r - 1) > 1e-3:
+            if nonzero >= 3 and _abs_builtin(r - 1) > 1e-3:
                 return f"Hint: every entry is off by the same factor {r:.4g}."
     return ""
 

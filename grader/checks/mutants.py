@@ -351,7 +351,10 @@ def grade(namespace: dict, grade_sources: dict[str, str], grade_ids: list[str], 
             full = False
             if not failure:
                 text = "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream")
-                failure = next((line.strip() for line in text.splitlines() if line.strip().startswith("FAIL")), "")
+                lines = text.splitlines()
+                at = next((i for i, line in enumerate(lines) if line.strip().startswith("FAIL")), None)
+                # the failing case and its message (what a student would read, hint included)
+                failure = "" if at is None else " ".join(line.strip() for line in lines[at:at + 2])
     return full, replies, failure
 
 
