@@ -115,23 +115,54 @@ def test_a_cgroup_limits_memory_over_the_whole_process_tree():
     if isolation.cgroup_version() is None:
         pytest.skip("no memory and pids cgroup controllers here")
     name = f"test-{os.getpid()}"
-    code = ("import os, sys\n"
-            "from grader.sandbox import isolation\n"
-            f"isolation.join_cgroup({name!r}, 300 << 20, 64)\n"
-            "kids = []\n"
-            "for _ in range(3):\n"
-            "    pid = os.fork()\n"
-            "    if pid == 0:\n"
-            "        x = bytearray(150 << 20)\n"
-            "        for i in range(0, len(x), 4096): x[i] = 1\n"
-            "        os._exit(0)\n"
-            "    kids.append(pid)\n"
-            "codes = [os.waitstatus_to_exitcode(os.waitpid(k, 0)[1]) for k in kids]\n"
-            "print(codes)\n")
+    # The children hold their memory until every one of them is ready or one has died, so the three
+    # allocations overlap whatever the scheduler does (they did not always, and a fast machine passed them).
+    code = """
+import os, select
+from grader.sandbox import isolation
+isolation.join_cgroup(NAME, 300 << 20, 64)
+ready_r, ready_w = os.pipe()
+hold_r, hold_w = os.pipe()
+kids = []
+for _ in range(3):
+    pid = os.fork()
+    if pid == 0:
+        os.close(hold_w)
+        x = bytearray(150 << 20)
+        for i in range(0, len(x), 4096):
+            x[i] = 1
+        os.write(ready_w, b"x")
+        os.read(hold_r, 1)
+        os._exit(0)
+    kids.append(pid)
+os.close(ready_w)
+ready, codes = 0, {}
+while ready < 3 and not codes:
+    if select.select([ready_r], [], [], 0.2)[0]:
+        got = os.read(ready_r, 3)
+        if not got:
+            break
+        ready += len(got)
+    for k in kids:
+        pid, status = os.waitpid(k, os.WNOHANG)
+        if pid:
+            codes[k] = os.waitstatus_to_exitcode(status)
+os.close(hold_w)
+for k in kids:
+    if k not in codes:
+        codes[k] = os.waitstatus_to_exitcode(os.waitpid(k, 0)[1])
+print([codes[k] for k in kids])
+""".replace("NAME", repr(name))
     try:
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO)
         codes = json.loads(out.stdout.strip() or "[]")
-        assert any(c != 0 for c in codes), f"3 x 150 MiB under a 300 MiB group limit all succeeded: {out}"
+        memory = [d for d in isolation.cgroup_dirs(name) if "memory" in d.parts or isolation.cgroup_version() == 2]
+        seen = {f.name: f.read_text().strip() for d in memory for f in d.glob("memory.*")
+                if f.name.split(".", 1)[1] in ("limit_in_bytes", "max_usage_in_bytes", "failcnt", "swappiness",
+                                               "memsw.limit_in_bytes", "max", "swap.max", "peak")}
+        swaps = Path("/proc/swaps").read_text() if Path("/proc/swaps").exists() else ""
+        assert len(codes) == 3 and any(c != 0 for c in codes), (
+            f"3 x 150 MiB under a 300 MiB group limit all succeeded: {out}; group files {seen}; swaps {swaps!r}")
     finally:
         isolation.remove_cgroup(name)
     assert isolation.cgroup_pids(name) == []

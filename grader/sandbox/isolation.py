@@ -332,8 +332,12 @@ def join_cgroup(name: str, memory: int | None, pids: int | None, cpus: float | N
         ctrl = folder.parts[4] if version == 1 else None
         if memory and (version == 2 or ctrl == "memory"):
             settings.append(("memory.max" if version == 2 else "memory.limit_in_bytes", str(memory)))
-            if version == 1 and (folder / "memory.memsw.limit_in_bytes").exists():
-                settings.append(("memory.memsw.limit_in_bytes", str(memory)))
+            if version == 1:
+                # Without swap accounting (no memsw file) a v1 limit only caps RAM and the rest goes to swap;
+                # swappiness 0 on the group keeps its pages out of swap, so the limit holds either way.
+                settings.append(("memory.swappiness", "0"))
+                if (folder / "memory.memsw.limit_in_bytes").exists():
+                    settings.append(("memory.memsw.limit_in_bytes", str(memory)))
             if version == 2:
                 settings.append(("memory.swap.max", "0"))
         if pids and (version == 2 or ctrl == "pids"):
@@ -346,7 +350,12 @@ def join_cgroup(name: str, memory: int | None, pids: int | None, cpus: float | N
         for key, value in settings:
             f = folder / key
             if f.exists():
-                f.write_text(value)
+                try:
+                    f.write_text(value)
+                except OSError:
+                    if key == "memory.swappiness":  # a hint; the limit itself must be set or we fail closed
+                        continue
+                    raise
                 done.append(f"{key}={value}")
         (folder / "cgroup.procs").write_text(str(os.getpid()))
     return done
