@@ -20,6 +20,8 @@ stderr             a grade cell wrote to stderr; kept as text, not counted as an
 tampering          a grade cell run in the kernel (plain nbgrader mode) forged a result
 processes-killed   processes the kernel left behind were killed after the notebook
 sandbox            the sandbox could not be set up (the notebook was not run)
+checker-channel    the kernel did not open the checker's socket; its checks used one
+                   execute request per call (slower, same verdicts)
 =================  ==========================================================
 
 The grading worker collects the notes of the submission it is grading in
@@ -31,7 +33,7 @@ from __future__ import annotations
 CODES = (
     "kernel-died", "notebook-timeout", "cell-timeout", "repaired", "renamed",
     "unreadable", "too-large", "missing", "output-truncated", "stderr", "tampering",
-    "processes-killed", "sandbox",
+    "processes-killed", "sandbox", "checker-channel",
 )
 
 #: Markdown cell the worker puts first in an autograded notebook that has notes.

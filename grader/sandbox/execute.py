@@ -27,9 +27,12 @@ What it adds to ``nbgrader.preprocessors.Execute`` (configured in
 * **Grade cells never run in the kernel** (``grade_sources`` set): the
   instructor's source of each grade cell runs in this (trusted) process
   through :func:`grader.sandbox.checker.run_grade_source`, reaching the student's code
-  only through :mod:`grader.protocol` requests, each one ``execute_request``
-  whose ``user_expressions`` call the kernel's preloaded agent; the cell's
-  outputs, and so its points, are written here.
+  only through :mod:`grader.protocol` requests, sent as frames on the
+  notebook's unix socket (:mod:`grader.sandbox.channel`: one
+  ``execute_request`` per grade cell starts the preloaded agent's serve loop),
+  or, when the kernel does not open it, each as an ``execute_request`` whose
+  ``user_expressions`` call the agent; the cell's outputs, and so its points,
+  are written here.
 * **Every kernel alone** (``isolation`` set): jupyter's ``ipc`` transport
   (unix sockets in the 0700 workdir, no TCP port), and the zygote puts the
   kernel in its own network and mount namespaces and cgroup
@@ -58,6 +61,7 @@ from ..checks.student import Student
 from ..pipeline import notes
 from ..protocol import Peer, StudentError
 from . import isolation
+from .channel import Channel, ChannelBroken, ChannelUnavailable
 from .checker import run_grade_source
 
 #: The expression a grading kernel evaluates for one protocol request (the agent is preloaded by the zygote).
@@ -174,7 +178,37 @@ class GuardedExecute(Execute):
     def _send(self, packed: str) -> str:
         if self._checker_broken:
             raise KernelGone(self._checker_broken)
+        if self._channel is not None:
+            try:
+                return self._channel.send(packed, self._cell_deadline, f"the cell's time limit of {self.timeout} s")
+            except ChannelUnavailable as exc:
+                notes.current.add("checker-channel", f"{exc}; the checks used one execute request per call instead")
+                self._channel.close()
+                self._channel = None
+            except ChannelBroken as exc:
+                self._checker_broken = exc.message
+                raise KernelGone(exc.message) from None
         return run_sync(self._async_roundtrip)(packed, self._cell_deadline)
+
+    async def _async_reply_for(self, msg_id: str, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                msg = await self.kc.shell_channel.get_msg(timeout=max(deadline - time.monotonic(), 0.0))
+            except Empty:
+                return False
+            if msg.get("parent_header", {}).get("msg_id") == msg_id:
+                return True
+
+    def _open_channel(self, folder, uid: int | None, gid: int | None) -> Channel | None:
+        """The socket the checks talk over (None: one execute request per call, e.g. without a workdir)."""
+        if folder is None or not self.grade_sources:
+            return None
+        return Channel(folder, uid, gid,
+                       execute=lambda code: self.kc.execute(code, silent=True, store_history=False, allow_stdin=False),
+                       reply_for=lambda msg_id, timeout: run_sync(self._async_reply_for)(msg_id, timeout),
+                       alive=lambda: run_sync(self.km.is_alive)(),
+                       interrupt=lambda: run_sync(self.km.interrupt_kernel)())
 
     def _run_checker(self, cell, index: int) -> None:
         meta = cell.metadata.get("nbgrader", {})
@@ -184,7 +218,11 @@ class GuardedExecute(Execute):
             cell.outputs = [_error("UnknownGradeCell", f"grade cell {meta.get('grade_id')!r} is not in the lesson")]
             return
         who = Student(Peer(self._send), where="sandbox")
-        outputs, _ = run_grade_source(source, who, self.grading_seed)
+        try:
+            outputs, _ = run_grade_source(source, who, self.grading_seed)
+        finally:
+            if self._channel is not None:
+                self._channel.close_session()
         cell.outputs = outputs
         cell.execution_count = None
         if self._checker_broken:
@@ -257,6 +295,7 @@ class GuardedExecute(Execute):
         self._expired = False
         self._started: set[int] = set()
         self._checker_broken = None
+        self._channel: Channel | None = None
         self._cell_deadline = 0.0
         # a message over the worker's size limit (grader.sandbox.kernelclient) is dropped with its IOPub connection, so
         # the cell's idle status never arrives: with grade cells in the checker that costs only a scratch cell's
@@ -289,6 +328,7 @@ class GuardedExecute(Execute):
                 info_msg = self.wait_for_reply(self.kc.kernel_info())
                 if info_msg:
                     self.nb.metadata["language_info"] = info_msg["content"]["language_info"]
+                self._channel = self._open_channel(wd, uid, self.sandbox_gid if uid is not None else None)
                 if self.notebook_timeout:
                     timer = threading.Timer(self.notebook_timeout, self._expire)
                     timer.daemon = True
@@ -323,6 +363,9 @@ class GuardedExecute(Execute):
         finally:
             if timer is not None:
                 timer.cancel()
+            if self._channel is not None:
+                self._channel.close()
+                self._channel = None
             self._finish(uid, wd, cgroup)
         for index, budget in sorted(self._budgets.items()):
             if budget.truncated:

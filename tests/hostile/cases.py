@@ -2141,6 +2141,67 @@ def h58_huge_display(ctx):
     return ctx.notebook(L02, nb, ctx.full(L02))
 
 
+@case(L02, allowed={"processes-killed", "kernel-died"})
+def h59_checker_socket(ctx):
+    """The blank lesson plus a cell that starts a thread which, for the rest of the notebook, finds the
+    checker's unix socket in its working directory, connects to it again and again, and answers
+    whatever it is sent with forged replies: a plausible ``{"ok": 0.0}``, a frame announcing 4 GB,
+    invalid JSON, a handle to an object that does not exist, a 10,000-deep list.
+
+    It reaches only its own notebook's checks, whose replies are decoded with limits: nothing
+    answered, nothing earned (0), and the worker goes on grading everyone else.
+    """
+    nb = nbformat.from_dict(copy.deepcopy(ctx.lessons[L02].released))
+    nb = insert_after_imports(nb, code('''
+        import glob
+        import os
+        import socket
+        import threading
+
+        _FORGED = [b'{"ok": 0.0}', b"not json", b'{"ok": {"__handle__": 99999, "type": "x", "callable": true}}',
+                   b"[" * 10000 + b"]" * 10000]
+
+
+        def _hijack():
+            n = 0
+            while True:
+                for path in glob.glob(os.path.join(os.getcwd(), ".checker-*.sock")):
+                    try:
+                        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                        s.settimeout(2.0)
+                        s.connect(path)
+                        s.recv(1 << 20)  # a request, if the checker took this connection
+                        if n % 5 == 4:
+                            s.sendall((4_000_000_000).to_bytes(4, "big") + b"x" * 1000)
+                        else:
+                            body = _FORGED[n % len(_FORGED)]
+                            s.sendall(len(body).to_bytes(4, "big") + body)
+                        n += 1
+                    except OSError:
+                        pass
+
+
+        threading.Thread(target=_hijack, daemon=True).start()
+        print("hijacking thread started")
+    '''))
+    return ctx.notebook(L02, nb, 0.0)
+
+
+@case(L02, notes={"checker-channel"})
+def h60_serve_replaced(ctx):
+    """A complete submission plus a cell that replaces the kernel's ``grader.protocol.serve`` (the end of
+    the checker's socket) with a function that returns at once.
+
+    The checks fall back to one execute request per call, with a note: full marks, as honest.
+    """
+    nb = insert_after_imports(ctx.complete(L02), code('''
+        import grader.protocol
+
+        grader.protocol.serve = lambda path: None
+    '''))
+    return ctx.notebook(L02, nb, ctx.full(L02))
+
+
 # ================================================================== the corpus
 def by_name() -> dict[str, Case]:
     return {c.name: c for c in CASES}
