@@ -1,6 +1,7 @@
 """Every grading kernel alone (grader/sandbox/isolation.py): namespaces, private tmpfs, hidden repository, stubs, cgroups."""
 from __future__ import annotations
 
+import errno
 import json
 import os
 import socket
@@ -63,6 +64,13 @@ def test_a_kernel_has_no_network_private_world_writable_places_and_sees_no_repos
         out["repo"] = sorted(os.listdir(REPO))
         out["workdir"] = os.path.isdir(str(tmp_path))
         out["solutions"] = os.path.exists(REPO / "solutions")
+        Path(tmp_path, "written.txt").write_text("the workdir stays writable")
+        for place in ("/var", "/etc", "/opt"):  # root-writable, not world-writable: read-only in the kernel
+            try:
+                Path(place, marker).write_text("should not be here")
+                out[place] = "written"
+            except OSError as exc:
+                out[place] = exc.errno
         return out
 
     try:
@@ -74,6 +82,11 @@ def test_a_kernel_has_no_network_private_world_writable_places_and_sees_no_repos
     assert result["workdir"] and not result["solutions"]
     assert set(result["repo"]) <= {"course_lib", ".venv"}
     assert marker in result["tmp"]
+    assert Path(tmp_path, "written.txt").read_text() == "the workdir stays writable"
+    for place in ("/var", "/etc", "/opt"):
+        if os.path.isdir(place):
+            assert result[place] == errno.EROFS, (place, result[place])
+            assert not Path(place, marker).exists()
     for place in ("/tmp", "/var/tmp", "/dev/shm", "/run/lock"):
         assert not Path(place, marker).exists(), f"a file written in {place} by a kernel survived it"
 

@@ -13,7 +13,9 @@ is taken (``grader.sandbox.prepare_child``) and before any student code:
   repository (solutions, tests, the grader's checks, ``.git``), the course
   folder and every other hidden path are covered by an empty read-only
   tmpfs; only the virtualenv, the workdir and a *stubbed* ``course_lib`` are
-  mounted back.  Everything disappears with the kernel's last process.
+  mounted back.  Every other mount is read-only (``mount_setattr``,
+  recursive), so the kernel writes only to its workdir and its private tmpfs
+  folders.  Everything disappears with the kernel's last process.
 * **Delegation by running**: the stubbed ``course_lib`` (:func:`write_stubs`)
   is course_lib with the lesson's own exercise answers (``references.json``)
   replaced by functions and methods that raise
@@ -67,6 +69,14 @@ AT_FDCWD = -100
 OPEN_TREE_CLONE = 1
 AT_RECURSIVE = 0x8000
 MOVE_MOUNT_F_EMPTY_PATH = 0x4
+# mount_setattr(2) (Linux >= 5.12): read-only over a whole tree of mounts in one call
+SYS_MOUNT_SETATTR = 442
+MOUNT_ATTR_RDONLY = 0x1
+
+
+class _MountAttr(ctypes.Structure):
+    _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64),
+                ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 CGROUP_NAME = "bpgrader"
@@ -164,6 +174,14 @@ def enter(workdir: str, hide: Iterable[str], keep: Iterable[str], writable: Iter
 
     fds = {path: clone(path) for path in {workdir, *keep}}
     stub_fd = clone(os.path.join(stubs, "course_lib")) if stubs else None
+    # Everything read-only (the clones above keep their own flags); what is mounted from here on is the
+    # kernel's only writable ground: the private tmpfs folders and its workdir.
+    attr = _MountAttr(MOUNT_ATTR_RDONLY, 0, 0, 0)
+    ret = _libc.syscall(SYS_MOUNT_SETATTR, ctypes.c_int(AT_FDCWD), b"/", ctypes.c_uint(AT_RECURSIVE),
+                        ctypes.byref(attr), ctypes.c_size_t(ctypes.sizeof(attr)))
+    if ret != 0:
+        err = ctypes.get_errno()
+        raise IsolationError(f"mount_setattr / read-only: {os.strerror(err)} (errno {err})")
     covered: list[str] = []
     for path in writable:
         if os.path.isdir(path) and not os.path.islink(path):
@@ -189,8 +207,7 @@ def enter(workdir: str, hide: Iterable[str], keep: Iterable[str], writable: Iter
             bind_back(path, fds[path], True)
     if stub_fd is not None and course_lib_dir:
         bind_back(course_lib_dir, stub_fd, True)
-    if any(workdir.startswith(c.rstrip("/") + "/") for c in covered):
-        bind_back(workdir, fds[workdir], False)
+    bind_back(workdir, fds[workdir], False)  # under a cover, or on the now read-only rest: mounted back writable
     for path in hide:  # nothing may be added to the covers
         if path in covered:
             _mount(None, path, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
