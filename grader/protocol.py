@@ -142,6 +142,8 @@ def encode(value: Any, keep: Callable[[Any], dict] | None = None, depth: int = 0
         return value if abs(value) < 2 ** 63 else float(value)
     if t is float:
         return value
+    if t is np.str_:  # numpy's string scalar ("c" from an array of letters): its characters
+        return str.__str__(value)
     if isinstance(value, Handle):
         return {"__handle__": value.id}
     if isinstance(value, np.ndarray) and value.dtype.kind in ARRAY_KINDS:
