@@ -43,6 +43,7 @@ Everything that happened goes to ``grader.pipeline.notes.current``.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import threading
@@ -99,6 +100,19 @@ def _describe_exit(code: int | None) -> str:
 def _error(ename: str, evalue: str) -> NotebookNode:
     return NotebookNode(output_type="error", ename=ename, evalue=evalue,
                         traceback=[f"\x1b[0;31m{ename}\x1b[0m: {evalue}"])
+
+
+class _IOPubWatch(logging.Filter):
+    """Notices nbclient's "Timeout waiting for IOPub output" (the IOPub connection was dropped)."""
+
+    def __init__(self):
+        super().__init__()
+        self.lost = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "Timeout waiting for IOPub output" in str(record.msg):
+            self.lost = True
+        return True
 
 
 class GuardedExecute(Execute):
@@ -234,7 +248,38 @@ class GuardedExecute(Execute):
             self._check_assign_resources(resources)
             self._run_checker(cell, index)
             return cell, self.resources
-        return super().preprocess_cell(cell, resources, index)
+        result = super().preprocess_cell(cell, resources, index)
+        if self._iopub_watch.lost and self.grade_sources:
+            self._iopub_watch.lost = False
+            run_sync(self._async_reconnect_iopub)()
+        return result
+
+    async def _async_reconnect_iopub(self) -> None:
+        """A new IOPub connection after the old one was dropped (a message over the size limit drops it for good).
+
+        Without it every later cell would wait out ``iopub_timeout`` for an idle status that never comes, and a
+        notebook whose student once displayed 100 MB would run into its time limit.  The new subscription is
+        confirmed by a kernel_info request's status messages before the next cell runs.
+        """
+        old = self.kc._iopub_channel
+        self.kc._iopub_channel = None
+        if old is not None:
+            old.stop()
+        self.kc.iopub_channel.start()
+        for _ in range(20):
+            msg_id = self.kc.kernel_info()
+            deadline = time.monotonic() + 0.5
+            while time.monotonic() < deadline:
+                try:
+                    msg = await self.kc.iopub_channel.get_msg(timeout=max(deadline - time.monotonic(), 0.01))
+                except Empty:
+                    break
+                if msg.get("parent_header", {}).get("msg_id") == msg_id:
+                    await self._async_reply_for(msg_id, 2.0)
+                    return
+            await self._async_reply_for(msg_id, 0.5)
+        notes.current.add("output-truncated", "the kernel's output channel could not be reconnected after an "
+                                              "oversized message: later cells' outputs may be missing")
 
     # ------------------------------------------------------------------ outputs
     def output(self, outs, msg, display_id, cell_index):
@@ -295,6 +340,8 @@ class GuardedExecute(Execute):
         self._expired = False
         self._started: set[int] = set()
         self._checker_broken = None
+        self._iopub_watch = _IOPubWatch()
+        self.log.addFilter(self._iopub_watch)
         self._channel: Channel | None = None
         self._cell_deadline = 0.0
         # a message over the worker's size limit (grader.sandbox.kernelclient) is dropped with its IOPub connection, so
@@ -363,6 +410,7 @@ class GuardedExecute(Execute):
         finally:
             if timer is not None:
                 timer.cancel()
+            self.log.removeFilter(self._iopub_watch)
             if self._channel is not None:
                 self._channel.close()
                 self._channel = None
