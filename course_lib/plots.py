@@ -103,7 +103,8 @@ def graph_layout(root, sweeps: int = 12) -> dict:
 
     A node's column is its depth (a leaf sits one column left of its first consumer); the order inside each
     column comes from barycentre sweeps (each node moved to the mean row of its neighbours, left to right and
-    back), keeping the arrangement with the fewest edge crossings.
+    back), keeping the arrangement with the fewest edge crossings, then swaps of neighbours in a column
+    while a swap removes crossings.
     """
     order = root.topological_order()
     depth: dict[int, int] = {}
@@ -140,7 +141,20 @@ def graph_layout(root, sweeps: int = 12) -> dict:
         count = graph_crossings(edges, positions(columns))
         if count < best[0]:
             best = (count, {d: list(ks) for d, ks in columns.items()})
-    return positions(best[1])
+    # then swap neighbours inside a column while that removes crossings (the barycentres can tie or mislead)
+    count, columns = best
+    improved = True
+    while improved and count:
+        improved = False
+        for ks in columns.values():
+            for i in range(len(ks) - 1):
+                ks[i], ks[i + 1] = ks[i + 1], ks[i]
+                trial = graph_crossings(edges, positions(columns))
+                if trial < count:
+                    count, improved = trial, True
+                else:
+                    ks[i], ks[i + 1] = ks[i + 1], ks[i]
+    return positions(columns)
 
 
 def draw_graph(root, ax=None, pos: Mapping | None = None, digits: int = 10, fontsize: float = 9):
