@@ -80,41 +80,118 @@ def plot_error_vs_eps(eps: Array, errors: Mapping[str, Array], ax=None):
     return ax
 
 
-def draw_graph(root, ax=None):
-    """Draw the computation graph of a :class:`course_lib.scalar.Value` (inputs left, output right).
+def _segments_cross(p, q, r, s) -> bool:
+    """Whether the open segments pq and rs cross (segments that share an end point do not)."""
+    if len({p, q, r, s}) < 4:
+        return False
 
-    Each node shows its label, operation, ``data`` and ``grad``.
+    def side(a, b, c):
+        return (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0])
+
+    return side(p, q, r) * side(p, q, s) < 0 and side(r, s, p) * side(r, s, q) < 0
+
+
+def graph_crossings(edges, pos) -> int:
+    """How many pairs of straight edges cross, for ``edges`` as (from, to) keys of ``pos`` ({key: (x, y)})."""
+    segments = [(pos[a], pos[b]) for a, b in edges]
+    return sum(_segments_cross(*segments[i], *segments[j])
+               for i in range(len(segments)) for j in range(i + 1, len(segments)))
+
+
+def graph_layout(root, sweeps: int = 12) -> dict:
+    """Positions ``{id(node): (column, row)}`` of a graph of nodes with ``_prev``: inputs left, output right.
+
+    A node's column is its depth (a leaf sits one column left of its first consumer); the order inside each
+    column comes from barycentre sweeps (each node moved to the mean row of its neighbours, left to right and
+    back), keeping the arrangement with the fewest edge crossings, then swaps of neighbours in a column
+    while a swap removes crossings.
     """
-    ax = _axes(ax)
     order = root.topological_order()
     depth: dict[int, int] = {}
     for node in order:  # inputs before outputs
         depth[id(node)] = 1 + max((depth[id(c)] for c in node._prev), default=-1)
-    # Leaves sit one column left of their first consumer, so arrows stay short.
-    for node in reversed(order):
+    for node in reversed(order):  # leaves one column left of their latest consumer: short arrows
         for child in node._prev:
             if not child._prev:
-                depth[id(child)] = max(depth[id(child)], depth[id(node)] - 1) if id(child) in depth else depth[id(node)] - 1
-    columns: dict[int, list] = {}
+                depth[id(child)] = depth[id(node)] - 1 if id(child) not in depth or child is node else \
+                    max(depth[id(child)], depth[id(node)] - 1)
+    columns: dict[int, list[int]] = {}
     for node in order:
-        columns.setdefault(depth[id(node)], []).append(node)
-    pos = {}
-    for d, nodes in columns.items():
-        for k, node in enumerate(nodes):
-            pos[id(node)] = (d, k - (len(nodes) - 1) / 2)
+        columns.setdefault(depth[id(node)], []).append(id(node))
+    edges = list(dict.fromkeys((id(c), id(n)) for n in order for c in n._prev))
+    left = {k: [a for a, b in edges if b == k] for k in depth}
+    right = {k: [b for a, b in edges if a == k] for k in depth}
+
+    def positions(cols):
+        return {k: (d, i - (len(ks) - 1) / 2) for d, ks in cols.items() for i, k in enumerate(ks)}
+
+    best = (graph_crossings(edges, positions(columns)), {d: list(ks) for d, ks in columns.items()})
+    for sweep in range(sweeps):
+        pos = positions(columns)
+        ds = sorted(columns) if sweep % 2 == 0 else sorted(columns, reverse=True)
+        for d in ds:
+            near = left if sweep % 2 == 0 else right
+            pos = positions(columns)
+
+            def centre(k, near=near, pos=pos):
+                rows = [pos[m][1] for m in near[k]] or [pos[k][1]]
+                return sum(rows) / len(rows)
+
+            columns[d] = sorted(columns[d], key=lambda k, centre=centre, pos=pos: (centre(k), pos[k][1]))
+        count = graph_crossings(edges, positions(columns))
+        if count < best[0]:
+            best = (count, {d: list(ks) for d, ks in columns.items()})
+    # then swap neighbours inside a column while that removes crossings (the barycentres can tie or mislead)
+    count, columns = best
+    improved = True
+    while improved and count:
+        improved = False
+        for ks in columns.values():
+            for i in range(len(ks) - 1):
+                ks[i], ks[i + 1] = ks[i + 1], ks[i]
+                trial = graph_crossings(edges, positions(columns))
+                if trial < count:
+                    count, improved = trial, True
+                else:
+                    ks[i], ks[i + 1] = ks[i + 1], ks[i]
+    return positions(columns)
+
+
+def draw_graph(root, ax=None, pos: Mapping | None = None, digits: int = 10, fontsize: float = 9):
+    """Draw the computation graph of a :class:`course_lib.scalar.Value` (inputs left, output right).
+
+    Each node shows its label, operation, ``data`` (to ``digits`` significant digits, so that a saturated
+    sigmoid shows as 0.9999998875 and not as 1) and ``grad``.
+
+    Args:
+        root: the output node; every node it depends on is drawn.
+        ax: the Axes to draw on (a new figure if None).
+        pos: optional positions ``{node label: (x, y)}`` that override :func:`graph_layout`'s.
+        digits: significant digits of ``data``.
+        fontsize: text size of the node boxes.
+    Returns:
+        the Axes.
+    """
+    ax = _axes(ax)
+    order = root.topological_order()
+    where = graph_layout(root)
+    for node in order:
+        if pos and node.label in pos:
+            where[id(node)] = tuple(pos[node.label])
     for node in order:
         for child in node._prev:
-            (x0, y0), (x1, y1) = pos[id(child)], pos[id(node)]
-            ax.annotate("", xy=(x1, y1), xytext=(x0, y0), arrowprops=dict(arrowstyle="->", color="0.5", shrinkA=14, shrinkB=14))
+            ax.annotate("", xy=where[id(node)], xytext=where[id(child)],
+                        arrowprops=dict(arrowstyle="->", color="0.45", lw=1.0, shrinkA=22, shrinkB=22))
     for node in order:
-        x, yv = pos[id(node)]
+        x, y = where[id(node)]
         name = node.label or node._op or "input"
-        ax.text(x, yv, f"{name}\n{node.data:.4g}\ngrad {node.grad:.3g}", ha="center", va="center", fontsize=7,
-                bbox=dict(boxstyle="round", fc="lightyellow" if node._op else "lightblue", ec="0.4"))
-    ax.set_xlim(min(columns) - 0.6, max(columns) + 0.6)
-    ys = [p[1] for p in pos.values()]
+        op = f" ({node._op})" if node._op and node.label and node.label != node._op else ""
+        ax.text(x, y, f"{name}{op}\n{node.data:.{digits}g}\ngrad {node.grad:.4g}", ha="center", va="center",
+                fontsize=fontsize, bbox=dict(boxstyle="round", fc="lightyellow" if node._op else "lightblue", ec="0.4"))
+    xs, ys = [p[0] for p in where.values()], [p[1] for p in where.values()]
+    ax.set_xlim(min(xs) - 0.6, max(xs) + 0.6)
     ax.set_ylim(min(ys) - 0.8, max(ys) + 0.8)
     ax.set(xlabel="depth in the graph (inputs on the left)", ylabel="node", title="Computation graph: data and grad of each node")
-    ax.set_xticks(range(min(columns), max(columns) + 1))
+    ax.set_xticks(range(int(np.floor(min(xs))), int(np.ceil(max(xs))) + 1))
     ax.set_yticks([])
     return ax

@@ -1,6 +1,8 @@
 """The trusted-checker grade cells of lesson 01 (grader.checks.lesson01) against the solution, blanks and bugs."""
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 from pathlib import Path
 
@@ -22,6 +24,7 @@ BUG_HINTS = {
     "chain": "derivative taken at the output a_l instead of the input z_l",
     "worked_gradients": "off by a factor 1/2",
     "node_ops": "overwritten (=) instead of accumulated (+=)",
+    "node_div": "the minus sign is missing",
     "node_backward": "reverse topological order",
 }
 
@@ -64,7 +67,14 @@ def _patched(ns: dict, grade_id: str, find: str, replace: str) -> dict:
     src = _solution_source(grade_id)
     assert src.count(find) == 1, find
     out = dict(ns)
-    exec(compile(src.replace(find, replace), f"<cell {grade_id}>", "exec"), out)  # noqa: S102 - the notebook's own cell
+    # every solution cell again, in order, the patched one patched: a fresh Node class (the solution's is shared by
+    # the tests and must not receive a buggy __truediv__), with node_truediv installed as a run of the notebook would
+    for cell in NB["cells"]:
+        gid = cell["metadata"].get("nbgrader", {}).get("grade_id")
+        if cell["metadata"].get("nbgrader", {}).get("solution"):
+            code = "".join(cell["source"])
+            with contextlib.redirect_stdout(io.StringIO()):
+                exec(compile(code.replace(find, replace) if gid == grade_id else code, f"<cell {gid}>", "exec"), out)  # noqa: S102
     return out
 
 
@@ -104,6 +114,13 @@ WRONG = [
     ("node_ops", "self.grad += other.data * out.grad\n            other.grad += self.data * out.grad",
      "self.grad += self.data * out.grad\n            other.grad += other.data * out.grad", "test_node_ops",
      "swapped"),
+    ("node_div", "other.grad += -self.data / other.data ** 2 * out.grad",
+     "other.grad += -self.data / other.data * out.grad", "test_node_div", "the square of y is missing"),
+    ("node_div", "self.grad += out.grad / other.data", "self.grad = out.grad / other.data", "test_node_div",
+     "x.grad was overwritten (=) instead of accumulated (+=)"),
+    ("node_div", "other.grad += -self.data / other.data ** 2 * out.grad",
+     "other.grad = -self.data / other.data ** 2 * out.grad", "test_node_div",
+     "y.grad was overwritten (=) instead of accumulated (+=)"),
 ]
 
 
@@ -248,3 +265,52 @@ def test_a_wrong_shape_gets_no_batch_hint_it_does_not_fit(solution_ns):
     assert score == 0.0, text
     assert "grad_W (B = 1): expected shape (2, 2), got shape (1, 3)." in text, text
     assert "Hint" not in text, text
+
+
+def test_division_is_graded_on_its_own(solution_ns):
+    """A wrong division costs only its cell; the other cells keep full points."""
+    ns = _patched(solution_ns, "node_div", "self.grad += out.grad / other.data", "self.grad += out.grad * other.data")
+    assert _grade(ns, "test_node_div")[0] == 0.0
+    for other in ("test_node_ops", "test_node_backward", "test_chain"):
+        assert _grade(ns, other)[0] == POINTS[other]
+
+
+def test_division_x_over_x_names_the_lost_contribution(solution_ns):
+    """A rule right for x / y but not for x / x (the second line reads a stale value) is told about x / x."""
+    same = "Node.__truediv__ = node_truediv"
+    ns = _patched(solution_ns, "node_div", same, same)        # a fresh Node class: the shared one stays untouched
+    exec("""
+def node_truediv(self, other):
+    other = other if isinstance(other, Node) else Node(other)
+    out = Node(self.data / other.data, (self, other), "/")
+    def _backward():
+        before = other.grad
+        self.grad += out.grad / other.data
+        if self is other:
+            return
+        other.grad = before - self.data / other.data ** 2 * out.grad
+    out._backward = _backward
+    return out
+Node.__truediv__ = node_truediv
+""", ns)  # noqa: S102
+    score, text = _grade(ns, "test_node_div")
+    assert score == 0.0, text
+    assert "expected 0 (x / x = 1 does not depend on x)" in text, text
+    assert "the second contribution (-x / x**2 * out.grad) is missing" in text, text
+
+
+def test_division_undefined_is_named(solution_ns):
+    ns = dict(solution_ns)
+    del ns["node_truediv"]
+    score, text = _grade(ns, "test_node_div")
+    assert score == 0.0 and "node_truediv is not defined" in text, text
+
+
+def test_topological_order_skeleton_leaves_two_places_to_fill():
+    """Exercise 5 gives the stack loop: the student writes only the two marked places, not the whole sort."""
+    src = _solution_source("node_backward")
+    head = src.split("def node_backward")[0]
+    assert head.count("### BEGIN SOLUTION") == 2
+    shown = strip_regions(head, "### BEGIN SOLUTION", "### END SOLUTION", "raise NotImplementedError()")
+    assert "while stack:" in shown and "visited.add(id(node))" in shown
+    assert "order.append(node)" not in shown and "stack.append((node, True))" not in shown

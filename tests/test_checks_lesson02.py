@@ -14,7 +14,9 @@ from grader.sandbox.checker import grade_sources, namespace_from_notebook, run_g
 
 LESSON = Path(__file__).resolve().parents[1] / "solutions" / "02_general_case"
 NOTEBOOK = LESSON / "02_general_case.ipynb"
-EXERCISES = ["mlp_forward", "mse_loss", "mse_grad", "mlp_backward"]
+EXERCISES = ["mlp_forward", "mse_loss", "mse_grad", "mlp_backward", "weight_decay"]
+QUIZZES = {"quiz_delta_shape": "answer_delta_shape", "quiz_grad_W2_size": "answer_grad_W2_size",
+           "quiz_bias_sum": "answer_bias_sum"}
 
 
 def _notebook() -> dict:
@@ -65,9 +67,10 @@ def _grade(ns: dict, grade_id: str, seed: int | None = None) -> tuple[float, str
 
 
 def test_every_grade_cell_is_ported():
-    assert set(SOURCES) == {f"test_{e}" for e in EXERCISES}
-    for source in SOURCES.values():
-        assert "from grader.checks import lesson02" in source
+    assert set(SOURCES) == {f"test_{e}" for e in [*EXERCISES, *QUIZZES]}
+    for grade_id, source in SOURCES.items():
+        quiz = grade_id.removeprefix("test_") in QUIZZES
+        assert ("from grader.checks import quiz" if quiz else "from grader.checks import lesson02") in source
         assert source.rstrip().splitlines()[-1] == "cases.score()"
         assert "### BEGIN HIDDEN TESTS" in source
 
@@ -88,9 +91,11 @@ def test_blank_scores_zero(namespace, grade_id):
 
     for name in EXERCISES:
         ns[name] = blank
+    for name in QUIZZES.values():
+        del ns[name]                      # the released answer cell raises before it sets the answer
     score, text = _grade(ns, grade_id)
     assert score == 0.0, text
-    assert "not implemented yet" in text
+    assert "not implemented yet" in text or "is not defined: run the answer cell" in text
 
 
 BUG_HINTS = {  # what the old grade cells' hints (or diagnose) say about each planted bug
@@ -98,6 +103,10 @@ BUG_HINTS = {  # what the old grade cells' hints (or diagnose) say about each pl
     "mse_loss": "the 1/2 is missing",
     "mse_grad": "the 1/B of the mean over the batch is missing",
     "mlp_backward": "sum over the batch axis",
+    "weight_decay": "the 2 of the square cancels the 1/2",
+    "quiz_delta_shape": "the answer is 'a'. delta of layer 1 holds one row per example",
+    "quiz_grad_W2_size": "the answer is 12. the gradient of W_2 has the shape of W_2",
+    "quiz_bias_sum": "the answer is 'b'. a parameter shared by all B examples gets the sum",
 }
 
 
@@ -120,6 +129,11 @@ OTHER_WRONG = [  # (exercise, find, replace, text expected in the report): wrong
      "np.mean over every entry"),
     ("mse_grad", "return residual / y_hat.shape[0]", "return -residual / y_hat.shape[0]", "the sign is flipped"),
     ("mlp_backward", "phi_prime(Z[l])", "phi_prime(A[l + 1])", "taken at the output A"),
+    ("weight_decay", "0.5 * lam * sum(", "lam * sum(", "the 1/2 of (lam / 2) sum ||W||^2 is missing"),
+    ("weight_decay", "grad_Ws = [lam * np.asarray(W, dtype=float) for W in Ws]",
+     "grad_Ws = [2 * lam * np.asarray(W, dtype=float) for W in Ws]", "not 2 lam W"),
+    ("weight_decay", "grad_Ws = [lam * np.asarray(W, dtype=float) for W in Ws]",
+     "grad_Ws = [lam * np.asarray(W, dtype=float) ** 2 for W in Ws]", "not lam W**2"),
 ]
 
 
@@ -172,4 +186,32 @@ def test_mlp_backward_wrong_shape_gets_no_batch_hint_it_does_not_fit(namespace):
     score, text = _grade(ns, "test_mlp_backward")
     assert score == 0.0, text
     assert "grad_W[0]: expected shape (3, 2), got shape (1, 2)." in text, text
+    assert "Hint" not in text, text
+
+
+@pytest.mark.parametrize("quiz_id, name", list(QUIZZES.items()))
+def test_a_quiz_answer_is_checked_only_when_graded(namespace, quiz_id, name):
+    """While the student works (hidden cases left out) a right answer is recorded, not scored, and not revealed."""
+    source = SOURCES[f"test_{quiz_id}"]
+    head, _, rest = source.partition("### BEGIN HIDDEN TESTS\n")
+    visible = head + rest.partition("### END HIDDEN TESTS\n")[2]
+    outputs, value = run_grade_source(visible, local_student(dict(namespace)), seed=1)
+    text = "".join(o.get("text", "") for o in outputs if o["output_type"] == "stream")
+    assert value == 0.0 and "checked when the lesson is graded" in text, text
+    assert "the answer is" not in text, text
+
+
+@pytest.mark.parametrize("answer", ['"A"', '" a "', "np.str_('a')"])
+def test_the_delta_shape_quiz_accepts_any_case(namespace, answer):
+    ns = dict(namespace)
+    exec(f"answer_delta_shape = {answer}", ns)  # noqa: S102
+    assert _grade(ns, "test_quiz_delta_shape")[0] == POINTS["test_quiz_delta_shape"]
+
+
+def test_weight_decay_accepts_another_formula(namespace):
+    ns = dict(namespace)
+    exec("def weight_decay(Ws, lam):\n"  # noqa: S102
+         "    return [lam / 2 * sum(np.linalg.norm(W) ** 2 for W in Ws)], tuple(lam * W for W in Ws)\n", ns)
+    score, text = _grade(ns, "test_weight_decay")
+    assert score == POINTS["test_weight_decay"], text
     assert "Hint" not in text, text

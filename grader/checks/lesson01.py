@@ -12,6 +12,8 @@ What the checks accept:
 * ``Node``: ``Node(value)`` makes a leaf; ``x + y``, ``x * y``, ``x.sigmoid()``,
   ``x.square()`` build nodes whose ``_backward()`` adds (local derivative) *
   ``out.grad`` into the inputs' ``grad`` (numbers).
+* ``node_truediv`` (the derivation exercise): ``x / y`` on two ``Node`` (or a ``Node`` and a number) builds
+  a node whose ``_backward`` adds ``out.grad / y`` to ``x.grad`` and ``-x / y**2 * out.grad`` to ``y.grad``.
 * ``topological_order(root)`` returns a list (or tuple) of every node root depends on, once each;
   ``node_backward(root)`` sets ``root.grad = 1`` and calls every node's
   ``_backward()`` once, in reverse topological order.
@@ -54,7 +56,7 @@ from . import (
     to_float64,
 )
 
-__all__ = ["chain", "node_backward", "node_ops", "worked_gradients"]
+__all__ = ["chain", "node_backward", "node_div", "node_ops", "worked_gradients"]
 
 _ACTS = {"sigmoid": (_sigmoid, _sigmoid_prime), "tanh": (_tanh, _tanh_prime)}
 _ACT_PATHS = {"sigmoid": ("course_lib.functional.sigmoid", "course_lib.functional.sigmoid_prime"),
@@ -240,7 +242,83 @@ def node_ops(points: float) -> Cases:
     return Cases("Node local backward rules", points, check)
 
 
-# ------------------------------------------------------------------ Exercise 4: the backward pass
+# ------------------------------------------------------------------ Exercise 4: division, derived
+_DIV_CASES = ("x / y", "x / x", "x / number")
+
+
+def node_div(points: float) -> Cases:
+    """node_truediv: the backward rule of ``x / y`` derived by the student, against central differences.
+
+    Each case draws new values (``|y|`` between 0.5 and 2, so the quotient stays moderate) for ``x / y`` on
+    two nodes, ``x / x`` (one node on both sides: the two contributions must add up to 0) and ``x / c`` with a
+    plain number ``c``; the inputs already hold a gradient, so ``_backward`` must add to it. No params.
+
+    Accepts: any ``node_truediv`` installed as ``Node.__truediv__`` whose node has ``data = x / y`` and whose
+    ``_backward`` adds ``out.grad / y`` and ``-x / y**2 * out.grad`` into the inputs' ``grad``, written in any
+    form (``-out.data / y``, ``x * (-1 / y**2)``, ``+=`` or ``a = a - b``, a wrapped number as a ``Node``).
+    """
+    S = student()
+
+    def check(label: str) -> None:
+        assert_true(S.has("node_truediv"), "node_truediv is not defined: run its cell")
+        gen = rng(label)
+        div = S.lib("operator.truediv")
+        for name in _DIV_CASES:
+            xv = float(random_array(gen, (1,), -2.0, 2.0, min_abs=0.3)[0])
+            yv = float(random_array(gen, (1,), -2.0, 2.0, min_abs=0.5)[0])
+            gx, gy, g = (float(v) for v in random_array(gen, (3,), -2.0, 2.0, min_abs=0.2))
+            X = _node(S.call("Node", xv), "Node(x)")
+            X.set("grad", gx)
+            if name == "x / y":
+                Y = _node(S.call("Node", yv), "Node(y)")
+                Y.set("grad", gy)
+                out = _node(div.call(X, Y), f"{name}: out")
+                value = xv / yv
+                numeric = numeric_vjp(lambda p: np.array(p[0] / p[1]), np.array([xv, yv]), np.array(g))
+            elif name == "x / x":
+                out = _node(div.call(X, X), f"{name}: out")
+                value = 1.0
+            else:
+                out = _node(div.call(X, yv), f"{name}: out")
+                value = xv / yv
+                numeric = numeric_vjp(lambda p, c=yv: np.array(p[0] / c), np.array([xv]), np.array(g))
+            assert_close(f"{name}: out.data", out.get("data"), value, rtol=1e-12)
+            out.set("grad", g)
+            out.method("_backward")
+            added_x = to_float(X.get("grad"), f"{name}: x.grad") - gx
+            if name == "x / y":
+                got = np.array([added_x, to_float(Y.get("grad"), f"{name}: y.grad") - gy])
+                hints = {"d(x/y)/dy = -x / y**2: the minus sign is missing": numeric * [1, -1],
+                         "d(x/y)/dy = -x / y**2, not -x / y (the square of y is missing)": [g / yv, -xv / yv * g],
+                         "the gradient was overwritten (=) instead of accumulated (+=)": numeric - [gx, gy],
+                         "x.grad was overwritten (=) instead of accumulated (+=)": numeric - [gx, 0.0],
+                         "y.grad was overwritten (=) instead of accumulated (+=)": numeric - [0.0, gy],
+                         "the local derivative is missing the factor out.grad": numeric / g}
+                what = f"{name}: what _backward added to [x.grad, y.grad]"
+            elif name == "x / x":
+                one = g / xv                                  # each of the two contributions, up to sign
+                if abs(added_x) > 1e-6 * (abs(one) + abs(gx)):
+                    overwrite = "x is both self and other, so both lines must add to x.grad (+=, not =)"
+                    lost = [(one, "the second contribution (-x / x**2 * out.grad) is missing"),
+                            (-one, "the first contribution (out.grad / x) is missing"),
+                            (-one - gx, f"the second line overwrote x.grad: {overwrite}"),
+                            (-gx, f"the first line overwrote the gradient x already held: {overwrite}")]
+                    fits = [text for v, text in lost if abs(added_x - v) <= 1e-6 * (abs(one) + abs(gx))]
+                    hint = f" Hint: {fits[0]}; the two contributions cancel." if fits else ""
+                    raise AssertionError(f"{name}: _backward added {added_x:.6g} to x.grad, expected 0 "
+                                         f"(x / x = 1 does not depend on x).{hint}")
+                continue
+            else:
+                got = np.array([added_x])
+                hints = {"the gradient was overwritten (=) instead of accumulated (+=)": numeric - gx,
+                         "the local derivative is missing the factor out.grad": numeric / g}
+                what = f"{name}: what _backward added to x.grad"
+            assert_gradient(what, got, numeric, candidates=hints)
+
+    return Cases("node_truediv (x / y)", points, check)
+
+
+# ------------------------------------------------------------------ Exercise 5: the backward pass
 _ORDER_HINT = ("a node passed its gradient on before it was complete (its consumers had not all run yet): "
                "call _backward in reverse topological order, the root first")
 _PATHS_HINT = ("d root/d a counts every path through a node again: each node must pass its gradient on exactly once, "

@@ -18,6 +18,10 @@ What the checks accept:
   lists of L arrays), each equal to central differences of the reference
   forward pass (relative error <= 1e-6), shaped like ``Ws[l]`` and ``bs[l]``.
 
+* ``weight_decay(Ws, lam)`` (the derivation exercise) must return ``(penalty, grad_Ws)``:
+  one number equal to ``lam / 2 * sum_l ||W_l||^2`` and a list of L arrays
+  shaped like ``Ws``, each equal to central differences of that penalty.
+
 Every reference value, numerical gradient and hint is computed here with numpy
 and course_lib; the student's code is only ever called, never asked for a
 reference.
@@ -48,7 +52,7 @@ from . import (
     to_names,
 )
 
-__all__ = ["mlp_backward", "mlp_forward", "mse_grad", "mse_loss"]
+__all__ = ["mlp_backward", "mlp_forward", "mse_grad", "mse_loss", "weight_decay"]
 
 
 def _layers(widths: list) -> list:
@@ -221,3 +225,46 @@ def mlp_backward(points: float) -> Cases:
                             batch_size=B, candidates={hint: at_output[1][l]})
 
     return Cases("mlp_backward", points, check)
+
+
+def _penalty(Ws: list, lam: float) -> float:
+    return 0.5 * lam * sum(float(np.sum(W * W)) for W in Ws)
+
+
+def weight_decay(points: float) -> Cases:
+    """Grade cell of ``weight_decay``: the L2 penalty against its definition, its gradient against central differences.
+
+    Case params: ``widths`` (the layer widths n_0..n_L of the weight matrices), ``lam`` (the decay strength).
+
+    Accepts: ``(penalty, grad_Ws)`` as a tuple or list; the penalty as one number (float, numpy scalar,
+    one-entry array); ``grad_Ws`` as a list or tuple of L arrays or nested lists, any float dtype; computed
+    any way (loops over entries, ``np.sum(W ** 2)``, ``np.linalg.norm(W) ** 2``, ``W * W``).
+    """
+    S = student()
+
+    def check(label: str, widths: list, lam: float) -> None:
+        gen = rng(label)
+        Ws = [random_array(gen, (m, n), -2.0, 2.0, min_abs=0.1) for m, n in _layers(widths)]
+        expected = _penalty(Ws, lam)
+        penalty, grad_Ws = _pair(S.call("weight_decay", [W.copy() for W in Ws], lam), "weight_decay",
+                                 "(penalty, grad_Ws)")
+        L = len(Ws)
+        got = _one_number(penalty, "penalty", 1, 1)
+        assert_close("penalty", got, expected, candidates={
+            "the 1/2 of (lam / 2) sum ||W||^2 is missing": 2 * expected,
+            "the penalty is lam / 2 times the sum of the squared weights, not of their absolute values":
+                0.5 * lam * sum(float(np.sum(np.abs(W))) for W in Ws)})
+        grads = _array_list(grad_Ws, "grad_Ws", L, "one per weight matrix")
+        for l in range(L):
+            def only(W: np.ndarray, l: int = l) -> float:
+                return _penalty(Ws[:l] + [W] + Ws[l + 1:], lam)
+
+            gW = assert_shape(f"grad_W[{l}] of the penalty", grads[l], Ws[l].shape, None)
+            assert_gradient(f"grad_W[{l}] of the penalty", gW, numerical_gradient(only, Ws[l].copy()), candidates={
+                "d/dW of (lam / 2) W**2 is lam W: the 2 of the square cancels the 1/2 (here lam W / 2)":
+                    0.5 * lam * Ws[l],
+                "d/dW of (lam / 2) W**2 is lam W, not 2 lam W (the 1/2 cancels the 2 of the square)":
+                    2 * lam * Ws[l],
+                "the gradient is lam W, entrywise, not lam W**2": lam * Ws[l] ** 2})
+
+    return Cases("weight_decay", points, check)

@@ -98,7 +98,8 @@ def _student_names_of(module: str, factory: str) -> set[str]:
 
 
 def check_names(source: str) -> set[str]:
-    """Student names a grade cell's checks use: those of each ``grader.checks.<module>.<factory>(...)`` it calls."""
+    """Student names a grade cell's checks use: those of each ``grader.checks.<module>.<factory>(...)`` it calls,
+    and the names it hands such a call as strings (a quiz's answer variable)."""
     tree = _parse(source)
     if tree is None:
         return set()
@@ -109,6 +110,9 @@ def check_names(source: str) -> set[str]:
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
                 and isinstance(node.func.value, ast.Name) and node.func.value.id in modules:
             names |= _student_names_of(modules[node.func.value.id], node.func.attr)
+            # a name handed to the check as a string (``quiz.choice("answer_init", ...)``) is one it reads
+            names |= {a.value for a in [*node.args, *(k.value for k in node.keywords)]
+                      if isinstance(a, ast.Constant) and isinstance(a.value, str) and a.value.isidentifier()}
     return names
 
 

@@ -386,6 +386,83 @@ class Node:
         return out
 ''' + _NODE_GIVEN),
     ],
+    "node_div": [
+        ("derivatives from out.data, -= for the divisor", '''
+def node_truediv(self, other):
+    other = other if isinstance(other, Node) else Node(other)
+    out = Node(self.data / other.data, (self, other), "/")
+
+    def _backward():
+        self.grad += out.grad / other.data
+        other.grad -= out.data / other.data * out.grad      # x / y**2 = out / y
+
+    out._backward = _backward
+    return out
+
+
+Node.__truediv__ = node_truediv
+'''),
+        ("x * y**-1 written out, a = a + b", '''
+def node_truediv(self, other):
+    if not isinstance(other, Node):
+        other = Node(float(other))
+    inv = 1.0 / other.data
+    out = Node(self.data * inv, (self, other), "/")
+
+    def _backward():
+        self.grad = self.grad + inv * out.grad
+        other.grad = other.grad + self.data * (-inv * inv) * out.grad
+
+    out._backward = _backward
+    return out
+
+
+Node.__truediv__ = node_truediv
+'''),
+        ("local derivatives computed in the forward pass, a helper that adds", '''
+def _add_grad(node, amount):
+    node.grad += amount
+
+
+def node_truediv(self, other):
+    other = other if isinstance(other, Node) else Node(other)
+    x, y = self.data, other.data
+    d_x, d_y = 1.0 / y, -x / (y * y)
+    out = Node(x / y, (self, other), "/")
+
+    def _backward():
+        for node, local in ((self, d_x), (other, d_y)):
+            _add_grad(node, local * out.grad)
+
+    out._backward = _backward
+    return out
+
+
+Node.__truediv__ = node_truediv
+'''),
+        ("math.pow, a print, numpy float64 gradients", '''
+import math
+
+import numpy as np
+
+
+def node_truediv(self, other):
+    other = other if isinstance(other, Node) else Node(other)
+    out = Node(self.data / other.data, (self, other), "/")
+
+    def _backward():
+        g = np.float64(out.grad)
+        self.grad += g * math.pow(other.data, -1)
+        other.grad += -g * self.data * math.pow(other.data, -2)
+
+    out._backward = _backward
+    return out
+
+
+Node.__truediv__ = node_truediv
+print("division installed")
+'''),
+    ],
     "node_backward": [
         ("Kahn's algorithm: count consumers, release a node when all have run", '''
 def topological_order(root):

@@ -265,4 +265,48 @@ def mlp_backward(cache, Ws, grad_y_hat):
     return [grads["W", l] for l in range(len(Ws))], [grads["b", l] for l in range(len(Ws))]
 '''),
     ],
+    "weight_decay": [
+        ("loops over entries, tuple result", '''
+def weight_decay(Ws, lam):
+    total, grads = 0.0, []
+    for W in Ws:
+        g = [[0.0] * len(W[0]) for _ in range(len(W))]
+        for i in range(len(W)):
+            for j in range(len(W[0])):
+                total += W[i][j] * W[i][j]
+                g[i][j] = lam * W[i][j]
+        grads.append(g)
+    return (lam / 2) * total, grads
+'''),
+        ("Frobenius norm, one-entry array, tuple of gradients", '''
+import numpy as np
+
+def weight_decay(Ws, lam):
+    penalty = np.array([0.5 * lam * sum(np.linalg.norm(W, "fro") ** 2 for W in Ws)])
+    return penalty, tuple(np.multiply(lam, W) for W in Ws)
+'''),
+        ("the reversed deltas idiom's style: zip, einsum, float32 gradients", '''
+import numpy as np
+
+def weight_decay(Ws, lam):
+    squares = [np.einsum("ij,ij->", W, W) for W in Ws]
+    grads = [np.float32(lam) * np.asarray(W, dtype=np.float32) for W in Ws]
+    return float(lam * sum(squares) / 2), grads
+'''),
+        ("from numpy import *, a helper per layer, prints", '''
+from numpy import *
+
+def _layer_decay(W, lam):
+    W = array(W, dtype=float64)
+    return 0.5 * lam * (W ** 2).sum(), lam * W
+
+def weight_decay(Ws, lam):
+    parts = [_layer_decay(W, lam) for W in Ws]
+    print("penalty per layer:", [round(float(p), 4) for p, _ in parts])
+    total = 0.0                 # numpy's sum (star-imported) refuses a generator: add up by hand
+    for p, _ in parts:
+        total += p
+    return total, [g for _, g in parts]
+'''),
+    ],
 }
