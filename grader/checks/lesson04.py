@@ -663,20 +663,25 @@ def layer_norm(points: float) -> Cases:
         first = module.method("forward", X0.copy())
         eps32 = low_precision(first)
         rtol = DEFAULT_RTOL if eps32 is None else max(DEFAULT_RTOL, LOW_PRECISION_EPS * eps32)
-        assert_close("LayerNorm.forward output (first call)", first, forward(X0), rtol=rtol, batch_size=B)
+        def forward_bugs(V: np.ndarray) -> dict:
+            m = V.mean(axis=1, keepdims=True)
+            v = ((V - m) ** 2).mean(axis=1, keepdims=True)
+            return {
+                "normalised over the batch axis (axis=0) instead of over the features of each row (axis=1)":
+                    gamma * (V - V.mean(axis=0)) / np.sqrt(V.var(axis=0) + eps) + beta,
+                "eps is missing from the square root: sqrt(var + eps)": gamma * (V - m) / np.sqrt(v) + beta,
+                "eps was added to the standard deviation, not to the variance: sqrt(var + eps)":
+                    gamma * (V - m) / (np.sqrt(v) + eps) + beta,
+                "gamma and beta are missing: the output is only (X - mean) / sqrt(var + eps)": (V - m) / np.sqrt(v + eps),
+            }
+
+        assert_close("LayerNorm.forward output (first call)", first, forward(X0), rtol=rtol, batch_size=B,
+                     candidates=forward_bugs(X0))
         mu = X.mean(axis=1, keepdims=True)
         sd = np.sqrt(((X - mu) ** 2).mean(axis=1, keepdims=True) + eps)
         X_hat = (X - mu) / sd
         assert_close("LayerNorm.forward output", module.method("forward", X.copy()), forward(X), rtol=rtol, batch_size=B,
-                     candidates={
-                         "normalised over the batch axis (axis=0) instead of over the features of each row (axis=1)":
-                             gamma * (X - X.mean(axis=0)) / np.sqrt(X.var(axis=0) + eps) + beta,
-                         "eps is missing from the square root: sqrt(var + eps)":
-                             gamma * (X - mu) / np.sqrt(((X - mu) ** 2).mean(axis=1, keepdims=True)) + beta,
-                         "eps was added to the standard deviation, not to the variance: sqrt(var + eps)":
-                             gamma * (X - mu) / (np.sqrt(((X - mu) ** 2).mean(axis=1, keepdims=True)) + eps) + beta,
-                         "gamma and beta are missing: the output is only (X - mean) / sqrt(var + eps)": X_hat,
-                     })
+                     candidates=forward_bugs(X))
         grad_input = module.method("backward", G.copy())
         threshold = DEFAULT_GRAD_THRESHOLD if eps32 is None else max(DEFAULT_GRAD_THRESHOLD, LOW_PRECISION_EPS * eps32)
         Gx = G * gamma  # dL/dX_hat
