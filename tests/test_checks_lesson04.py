@@ -186,7 +186,8 @@ def test_planted_bug_costs_exactly_its_grade_cells(nb, sources, points, tmp_path
             assert value == points[gid], f"{gid} lost points with bug {index} (of {bug['grade_ids']})\n{text}"
 
 
-@pytest.mark.parametrize("exercise, find, replace, gid, message", OTHER_BUGS, ids=[f"{b[0]}-{i}" for i, b in enumerate(OTHER_BUGS)])
+@pytest.mark.parametrize("exercise, find, replace, gid, message", OTHER_BUGS,
+                         ids=[f"{b[0]}-{i}" for i, b in enumerate(OTHER_BUGS)])
 def test_other_wrong_answer_loses_points(nb, sources, points, tmp_path, exercise, find, replace, gid, message):
     ns = _namespace(_patched(nb, exercise, find, replace), tmp_path, exercise)
     value, text = _grade_all(ns, {gid: sources[gid]})[gid]
