@@ -5,6 +5,7 @@ from pathlib import Path
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
+import numpy as np
 import pytest
 
 from grader.checks.student import local_student
@@ -25,6 +26,7 @@ BUG_HINTS = {
     "softmax": "the max-subtraction is missing",
     "softmax_jacobian": "the off-diagonal terms -a_i a_j are missing",
     "cross_entropy": "the sign is flipped",
+    "softmax_temperature_backward": "only the diagonal of the softmax Jacobian",
     "train_step": "forgetting the bias",
 }
 
@@ -55,7 +57,8 @@ def grade(ns: dict, seed=None) -> dict:
 
 def test_cells_use_the_checker_form():
     assert set(SOURCES) == {"test_softmax", "test_log_softmax", "test_softmax_jacobian", "test_cross_entropy",
-                            "test_train_step"}
+                            "test_softmax_temperature_backward", "test_train_step"}
+    assert sum(POINTS.values()) == 10
     for source in SOURCES.values():
         assert "from grader.checks import lesson03" in source
         assert source.rstrip().splitlines()[-1] == "cases.score()"
@@ -210,3 +213,62 @@ def test_a_non_finite_gradient_gets_no_guessed_cause(solution_ns):
     score, text = _score(solution_ns, "cross_entropy", odd, "test_cross_entropy")
     assert score < POINTS["test_cross_entropy"] and "contains nan or inf" in text, text
     assert "Hint:" not in text, text
+
+
+# ------------------------------------------------------------------ the derivation exercise (softmax with a temperature)
+TEMPERATURE_SLIPS = {  # a wrong derivation -> the hint its feedback must name
+    "no 1/T": ("    return P * (G - inner) / T", "    return P * (G - inner)", "the factor 1/T of the chain rule"),
+    "times T": ("    return P * (G - inner) / T", "    return P * (G - inner) * T", "multiplied by T instead of divided"),
+    "P at T = 1": ("    U = Z / T  # (B, C)", "    U = Z  # (B, C)", "the probabilities were taken at temperature 1"),
+    "sum over the batch": ("inner = np.sum(G * P, axis=1, keepdims=True)", "inner = np.sum(G * P, axis=0, keepdims=True)",
+                           "taken over the batch (axis=0)"),
+}
+
+
+@pytest.mark.parametrize("slip", sorted(TEMPERATURE_SLIPS))
+def test_a_wrong_temperature_derivation_loses_points_and_is_named(solution_ns, slip):
+    find, replace, hint = TEMPERATURE_SLIPS[slip]
+    source = SOLUTION_CELLS["softmax_temperature_backward"]
+    assert source.count(find) == 1
+    score, text = _score(solution_ns, "softmax_temperature_backward", source.replace(find, replace),
+                         "test_softmax_temperature_backward", seed=11)
+    assert score < POINTS["test_softmax_temperature_backward"], text
+    assert hint in text, text
+
+
+def test_a_naive_temperature_softmax_fails_only_at_extreme_logits(solution_ns):
+    naive = ("def softmax_temperature_backward(Z, T, grad_output):\n    E = np.exp(np.asarray(Z) / T)\n"
+             "    P = E / E.sum(axis=1, keepdims=True)\n    G = np.asarray(grad_output)\n"
+             "    return P * (G - (G * P).sum(axis=1, keepdims=True)) / T\n")
+    score, text = _score(solution_ns, "softmax_temperature_backward", naive, "test_softmax_temperature_backward")
+    total = POINTS["test_softmax_temperature_backward"]
+    assert score == pytest.approx(total * 5 / 6, abs=0.01), text  # the one case with logits near +-1000 overflows
+    assert "contains nan or inf" in text, text
+
+
+# ------------------------------------------------------------------ demos check the student's function first
+def test_demo_version_uses_a_right_function_and_falls_back_from_a_wrong_one(solution_ns, capsys):
+    ns = solution_ns
+    probe = ns["probe_logits"]
+    chosen = ns["demo_version"](ns["softmax"], ns["course_lib_reference"]("softmax"), "course_lib's softmax", probe)
+    assert chosen is ns["softmax"]
+    assert "use your function" in capsys.readouterr().out
+
+    def softmax(Z):  # a global maximum: right on paper, nan on the probe's rows of different scales
+        E = np.exp(Z - Z.max())
+        return E / E.sum(axis=1, keepdims=True)
+    fallback = ns["course_lib_reference"]("softmax")
+    with np.errstate(all="ignore"):
+        chosen = ns["demo_version"](softmax, fallback, "course_lib's softmax", probe)
+    assert chosen is fallback
+    assert "softmax: this lesson's demos use course_lib's softmax, because on a small test input" in capsys.readouterr().out
+
+    def train_step(params, X, y, lr):  # right loss, no update: only the arguments afterwards show it
+        return ns["train_step"]({k: v.copy() for k, v in params.items()}, X, y, lr)
+    chosen = ns["demo_version"](train_step, ns["modules_train_step"], "course_lib's modules", ns["probe_step"])
+    assert chosen is ns["modules_train_step"]
+
+    def broken(Z):
+        raise ValueError("shapes do not match")
+    chosen = ns["demo_version"](broken, fallback, "course_lib's softmax", probe)
+    assert chosen is fallback and "it raised ValueError: shapes do not match" in capsys.readouterr().out

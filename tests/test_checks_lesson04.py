@@ -22,7 +22,8 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 ROOT = Path(__file__).resolve().parents[1]
 LESSON = ROOT / "solutions" / "04_modules"
 NOTEBOOK = LESSON / "04_modules.ipynb"
-LAST_GRADE_CELL = "test_sgd"  # the exercises and their checks end here; the training demos follow
+LAST_GRADE_CELL = "test_quiz_deep"  # the exercises and their checks end here; the training demos follow
+QUIZ = {"test_quiz_weight_matrices", "test_quiz_init", "test_quiz_deep"}
 
 HINTS = {  # bug index in bugs.json -> a hint the old grade cell gave for it
     0: "the bias b is missing from the forward pass",
@@ -30,6 +31,8 @@ HINTS = {  # bug index in bugs.json -> a hint the old grade cell gave for it
     2: "from the last layer to the first",
     3: "the prefix of the outer container(s) is lost",
     4: "the parameter did not change",
+    5: "the variance was treated as a constant",
+    6: "the answer is 'c'. zeros or any constant",
 }
 
 OTHER_BUGS = [  # (exercise, find, replace, grade cell, text expected in the report)
@@ -43,6 +46,19 @@ OTHER_BUGS = [  # (exercise, find, replace, grade cell, text expected in the rep
      'out.extend((n, p.copy()) for n, p in layer.named_parameters(prefix + str(i) + "."))', "test_named_parameters",
      "expected the module's own array (not a copy)"),
     ("sgd", "p -= self.lr * g", "p += self.lr * g", "test_sgd", "the step went uphill"),
+    ("layer_norm", "mean_g = G_hat.mean(axis=1, keepdims=True)", "mean_g = 0.0", "test_layer_norm",
+     "the mean was treated as a constant"),
+    ("layer_norm", "G_hat = G * self.gamma  # (B, d): dL/dX_hat", "G_hat = G  # (B, d): dL/dX_hat", "test_layer_norm",
+     "gamma is missing from grad_input"),
+    ("layer_norm", "self.grad_gamma += np.sum(G * self.X_hat, axis=0)", "self.grad_gamma = np.sum(G * self.X_hat, axis=0)",
+     "test_layer_norm", "grad_gamma is overwritten (=) instead of accumulated (+=)"),
+    ("layer_norm", "self.std = np.sqrt(var + self.eps)", "self.std = np.sqrt(var) + self.eps", "test_layer_norm",
+     "eps was added to the standard deviation"),
+    ("layer_norm", "mean_g = G_hat.mean(axis=1, keepdims=True)", "mean_g = G_hat.mean(axis=0, keepdims=True)",
+     "test_layer_norm", "LayerNorm.backward grad_input"),
+    ("quiz", "answer_weight_matrices = 2", "answer_weight_matrices = 3", "test_quiz_weight_matrices",
+     "the answer is 2. one matrix per layer"),
+    ("quiz", 'answer_deep = "b"', 'answer_deep = "a"', "test_quiz_deep", "the answer is 'b'"),
 ]
 
 _SOLUTION = re.compile(r"^([ \t]*)### BEGIN SOLUTION\n.*?^[ \t]*### END SOLUTION\n?", re.DOTALL | re.MULTILINE)
@@ -114,11 +130,12 @@ def solution_ns(nb) -> dict:
 
 
 def test_grade_cells_are_in_the_new_form(sources):
-    assert set(sources) == {"test_linear", "test_tanh", "test_sequential", "test_named_parameters", "test_sgd"}
+    assert set(sources) == {"test_linear", "test_tanh", "test_sequential", "test_named_parameters", "test_sgd",
+                            "test_layer_norm"} | QUIZ
     for gid, src in sources.items():
         lines = src.strip().splitlines()
-        assert lines[0].startswith('"""Check that'), gid
-        assert lines[1] == "from grader.checks import lesson04", gid
+        assert lines[0].startswith('"""Check th'), gid
+        assert lines[1] == ("from grader.checks import quiz" if gid in QUIZ else "from grader.checks import lesson04"), gid
         assert lines[-1] == "cases.score()", gid
         assert "### BEGIN HIDDEN TESTS" in src and "### END HIDDEN TESTS" in src, gid
 
@@ -151,10 +168,10 @@ def test_unanswered_notebook_scores_zero(nb, sources, tmp_path):
     graded = _grade_all(_namespace(blank, tmp_path, "blank"), sources)
     for gid, (value, text) in graded.items():
         assert value == 0.0, f"{gid}: {value}\n{text}"
-        assert "not implemented yet" in text, gid
+        assert ("is not answered yet" if gid in QUIZ else "not implemented yet") in text, gid
 
 
-@pytest.mark.parametrize("index", range(5))
+@pytest.mark.parametrize("index", range(7))
 def test_planted_bug_costs_exactly_its_grade_cells(nb, sources, points, tmp_path, index):
     bugs = json.loads((LESSON / "bugs.json").read_text())
     bug = bugs[index]
@@ -169,7 +186,8 @@ def test_planted_bug_costs_exactly_its_grade_cells(nb, sources, points, tmp_path
             assert value == points[gid], f"{gid} lost points with bug {index} (of {bug['grade_ids']})\n{text}"
 
 
-@pytest.mark.parametrize("exercise, find, replace, gid, message", OTHER_BUGS, ids=[b[0] for b in OTHER_BUGS])
+@pytest.mark.parametrize("exercise, find, replace, gid, message", OTHER_BUGS,
+                         ids=[f"{b[0]}-{i}" for i, b in enumerate(OTHER_BUGS)])
 def test_other_wrong_answer_loses_points(nb, sources, points, tmp_path, exercise, find, replace, gid, message):
     ns = _namespace(_patched(nb, exercise, find, replace), tmp_path, exercise)
     value, text = _grade_all(ns, {gid: sources[gid]})[gid]
@@ -189,7 +207,7 @@ with contextlib.redirect_stdout(io.StringIO()):
         meta = cell.get("metadata", {}).get("nbgrader", {})
         if cell["cell_type"] != "code" or "def coupled_bprop" in "".join(cell["source"]):
             continue
-        if meta.get("grade_id") == "test_sgd":
+        if meta.get("grade_id") == "test_quiz_deep":
             break
         if not (meta.get("grade") and not meta.get("solution")):
             exec("".join(cell["source"]), ns)
@@ -296,3 +314,23 @@ def test_float32_modules_in_networks_earn_full_points(solution_ns, sources, poin
     tanh32 = _solution_source("tanh").replace("self.z = X\n", "self.z = np.asarray(X, dtype=np.float32)\n")
     value, text = _grade_all(_with_cell(solution_ns, tanh32), {"test_tanh": sources["test_tanh"]})["test_tanh"]
     assert value == points["test_tanh"], text
+
+
+def test_points_add_up_to_ten(points):
+    assert sum(points.values()) == 10
+    assert all(value >= 1 for gid, value in points.items() if gid not in QUIZ)
+
+
+def test_layer_norm_accepts_a_float32_module_and_a_cached_output(solution_ns, sources, points):
+    source = _solution_source("layer_norm").replace(
+        "X = np.asarray(X, dtype=np.float64)", "X = np.asarray(X, dtype=np.float32)")
+    value, text = _grade_all(_with_cell(solution_ns, source), {"test_layer_norm": sources["test_layer_norm"]})["test_layer_norm"]
+    assert value == points["test_layer_norm"], text
+
+
+def test_an_unanswered_quiz_makes_the_demo_expect_zero_for_its_cells():
+    import nbformat
+
+    from grader.pipeline.deps import failing_grade_cells
+    failing = failing_grade_cells(nbformat.read(NOTEBOOK, 4), {"quiz"})
+    assert failing == QUIZ

@@ -12,6 +12,9 @@ What the checks accept:
 * ``cross_entropy(Z, y)``: one finite number (any array of size 1), the batch mean of
   ``-log softmax(Z_n)[y_n]`` (<= 1e-10); ``cross_entropy_grad(Z, y)``: a ``(B, C)`` array matching
   central differences of the reference loss (<= 1e-6).
+* ``softmax_temperature_backward(Z, T, grad_output)``: for logits ``Z (B, C)``, a temperature ``T > 0`` and
+  ``grad_output = dL/dP (B, C)`` with ``P = softmax(Z / T)``, a ``(B, C)`` array ``dL/dZ`` matching central
+  differences of ``sum(softmax(Z / T) * grad_output)`` (<= 1e-6; float32: the float32 tolerance).
 * ``train_step(params, X, y, lr)``: called with a real ``dict`` of four float64 arrays
   ``W1 (d_in, H)``, ``b1 (H,)``, ``W2 (H, C)``, ``b2 (C,)``; afterwards the dict's entries
   (updated in place, or re-assigned in the dict) must equal one gradient-descent step of
@@ -42,6 +45,7 @@ from . import (
     assert_close,
     assert_gradient,
     assert_true,
+    numeric_vjp,
     numerical_gradient,
     random_array,
     rng,
@@ -49,7 +53,7 @@ from . import (
     to_float64,
 )
 
-__all__ = ["cross_entropy", "log_softmax", "softmax", "softmax_jacobian", "train_step"]
+__all__ = ["cross_entropy", "log_softmax", "softmax", "softmax_jacobian", "softmax_temperature_backward", "train_step"]
 
 _AXIS_HINT = "normalised over the batch axis (axis=0) instead of over the classes of each row (axis=1)"
 
@@ -322,6 +326,49 @@ def cross_entropy(points: float) -> Cases:
         })
 
     return Cases("cross_entropy and cross_entropy_grad", points, check)
+
+
+# ------------------------------------------------------------------ Exercise 4 (derivation)
+def softmax_temperature_backward(points: float) -> Cases:
+    """softmax_temperature_backward(Z, T, grad_output) against central differences of sum(softmax(Z / T) * G).
+
+    Accepts: any ``(B, C)`` array or nested list of numbers within 1e-6 (relative error) of the central
+    differences, computed with the student's own softmax or any other stable one, loops or einsum.
+
+    Case params: the logits' (see :func:`softmax`), ``T`` (the temperature); ``grad_output`` is drawn
+    from normal(0, 1) after the logits (a random upstream gradient, not all ones).
+    """
+    S = student()
+
+    def check(label: str, T: float, **params) -> None:
+        gen = rng(label)
+        Z = _logits(gen, **params)
+        B, C = Z.shape
+        G = gen.normal(0.0, 1.0, size=(B, C))
+        raw = S.call("softmax_temperature_backward", Z.copy(), float(T), G.copy())
+        got = to_float64(raw, "softmax_temperature_backward dL/dZ")
+        assert_true(got.shape == Z.shape, f"softmax_temperature_backward dL/dZ: expected shape {Z.shape} "
+                    f"(the shape of Z), got shape {got.shape}.")
+        assert_true(all_finite(got), f"softmax_temperature_backward dL/dZ (shape {Z.shape}) contains nan or inf "
+                    f"for logits up to +-{np.abs(Z).max():g} and T = {T:g}: compute softmax(Z / T) stably.")
+        numeric = numeric_vjp(lambda V: _ref_softmax(V / T), Z, G)
+        P = _ref_softmax(Z / T)
+        inner = (G * P).sum(axis=1, keepdims=True)
+        right = P * (G - inner) / T
+        candidates = {
+            "the factor 1/T of the chain rule through Z / T is missing": right * T,
+            "multiplied by T instead of divided by T: d(Z / T)/dZ = 1/T": right * T * T,
+            "only the diagonal of the softmax Jacobian (P * grad_output / T): the -P (P . grad_output) term "
+            "of every row is missing": P * G / T,
+            "the probabilities were taken at temperature 1, softmax(Z), instead of softmax(Z / T)":
+                _ref_softmax(Z) * (G - (G * _ref_softmax(Z)).sum(axis=1, keepdims=True)) / T,
+            "the row sum P . grad_output was taken over the batch (axis=0) instead of over the classes of each row":
+                P * (G - (G * P).sum(axis=0, keepdims=True)) / T,
+        }
+        assert_gradient("softmax_temperature_backward dL/dZ", raw, numeric, threshold=1e-6, batch_size=B,
+                        candidates=candidates)
+
+    return Cases("softmax_temperature_backward", points, check)
 
 
 # ------------------------------------------------------------------ Exercise 4

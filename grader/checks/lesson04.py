@@ -1,4 +1,4 @@
-"""Checks of lesson 04 (modules): Linear, Tanh, Sequential, collect_named_parameters, SGD.
+"""Checks of lesson 04 (modules): Linear, Tanh, Sequential, collect_named_parameters, SGD, LayerNorm.
 
 Every check reaches the student's code through :func:`grader.checks.student`
 only, and computes every reference on its own side with numpy and course_lib.
@@ -33,6 +33,10 @@ What the checks accept and how they drive the student's objects:
   array a leaf holds) and random gradients; the parameters are read back
   after ``step()``, and the original array objects (``handle.read()``) must
   hold the new values too (an in-place update).
+* ``LayerNorm``: created in the student's process (``S.call("LayerNorm", d, eps)``), ``gamma``, ``beta``
+  and nonzero starting ``grad_gamma``, ``grad_beta`` set by the check (so only an accumulating backward
+  is right); forward output against a numpy reference, ``grad_input`` and the added parameter gradients
+  against central differences of that reference, for a random upstream gradient.
 * Repeated calls: every single-module and network case runs a first forward
   pass on other inputs, so a module that caches only its first input fails.
 * A float32 result of a student's module is judged at float32's precision,
@@ -76,7 +80,7 @@ from . import (
     to_names,
 )
 
-__all__ = ["linear", "named_parameters", "sequential", "sgd", "tanh"]
+__all__ = ["layer_norm", "linear", "named_parameters", "sequential", "sgd", "tanh"]
 
 ORDER_HINT = ("Hint: Sequential.backward must call the layers' backward from the last layer to the first, "
               "passing each returned grad_input on as the previous layer's grad_output.")
@@ -617,3 +621,95 @@ def sgd(points: float) -> Cases:
                         f"parameter {name} after SGD.step(): the model's array was replaced by a new one; update it in place")
 
     return Cases("SGD", points, check)
+
+
+# ------------------------------------------------------------------ exercise 6 (derivation): LayerNorm
+def _ref_layer_norm(X: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float) -> np.ndarray:
+    """Y = gamma * (X - mean) / sqrt(var + eps) + beta, mean and (biased) var over the features of each row."""
+    mu = X.mean(axis=1, keepdims=True)
+    var = ((X - mu) ** 2).mean(axis=1, keepdims=True)
+    return gamma * (X - mu) / np.sqrt(var + eps) + beta
+
+
+def layer_norm(points: float) -> Cases:
+    """LayerNorm.forward normalises each row over its features; LayerNorm.backward adds grad_gamma, grad_beta
+    and returns grad_input, all against central differences of a numpy reference.
+
+    Accepts: any forward returning ``gamma * (X - mean) / sqrt(var + eps) + beta`` (mean and biased variance
+    over axis 1) for the latest input, array or nested list (float32 at float32's precision), and any backward
+    that adds the parameter gradients to the existing ``grad_gamma`` / ``grad_beta`` (in place or by
+    re-assigning them) and returns ``dL/dX``, whatever it caches.
+
+    Case params: ``batch``, ``d`` (features, >= 3), ``eps`` (passed to the constructor), ``scale`` (the inputs'
+    spread; their mean is drawn too, so a missing mean subtraction shows).
+    """
+    S = student()
+
+    def check(label: str, batch: int, d: int, eps: float = 1e-5, scale: float = 1.0) -> None:
+        gen = rng(label)
+        B = batch
+        gamma, beta = gen.uniform(0.5, 2.0, size=d) * gen.choice([-1.0, 1.0], size=d), gen.normal(0.0, 1.0, size=d)
+        grad_gamma0, grad_beta0 = gen.normal(0.0, 1.0, size=d), gen.normal(0.0, 1.0, size=d)
+        X0 = gen.normal(0.0, scale, size=(B, d))  # an earlier batch: backward must use the latest one
+        X = gen.normal(0.0, scale, size=(B, d)) + gen.normal(0.0, 2.0 * scale, size=(B, 1))
+        G = gen.normal(0.0, 1.0, size=(B, d))
+        module = S.call("LayerNorm", d, eps)
+        for name, value in (("gamma", gamma), ("beta", beta), ("grad_gamma", grad_gamma0), ("grad_beta", grad_beta0)):
+            module.set(name, value.copy())
+
+        def forward(V: np.ndarray) -> np.ndarray:
+            return _ref_layer_norm(V, gamma, beta, eps)
+
+        first = module.method("forward", X0.copy())
+        eps32 = low_precision(first)
+        rtol = DEFAULT_RTOL if eps32 is None else max(DEFAULT_RTOL, LOW_PRECISION_EPS * eps32)
+        def forward_bugs(V: np.ndarray) -> dict:
+            m = V.mean(axis=1, keepdims=True)
+            v = ((V - m) ** 2).mean(axis=1, keepdims=True)
+            return {
+                "normalised over the batch axis (axis=0) instead of over the features of each row (axis=1)":
+                    gamma * (V - V.mean(axis=0)) / np.sqrt(V.var(axis=0) + eps) + beta,
+                "eps is missing from the square root: sqrt(var + eps)": gamma * (V - m) / np.sqrt(v) + beta,
+                "eps was added to the standard deviation, not to the variance: sqrt(var + eps)":
+                    gamma * (V - m) / (np.sqrt(v) + eps) + beta,
+                "gamma and beta are missing: the output is only (X - mean) / sqrt(var + eps)": (V - m) / np.sqrt(v + eps),
+            }
+
+        assert_close("LayerNorm.forward output (first call)", first, forward(X0), rtol=rtol, batch_size=B,
+                     candidates=forward_bugs(X0))
+        mu = X.mean(axis=1, keepdims=True)
+        sd = np.sqrt(((X - mu) ** 2).mean(axis=1, keepdims=True) + eps)
+        X_hat = (X - mu) / sd
+        assert_close("LayerNorm.forward output", module.method("forward", X.copy()), forward(X), rtol=rtol, batch_size=B,
+                     candidates=forward_bugs(X))
+        grad_input = module.method("backward", G.copy())
+        threshold = DEFAULT_GRAD_THRESHOLD if eps32 is None else max(DEFAULT_GRAD_THRESHOLD, LOW_PRECISION_EPS * eps32)
+        Gx = G * gamma  # dL/dX_hat
+        mean_g = Gx.mean(axis=1, keepdims=True)
+        mean_gx = (Gx * X_hat).mean(axis=1, keepdims=True)
+        assert_gradient("LayerNorm.backward grad_input", grad_input, numeric_vjp(forward, X, G), threshold=threshold,
+                        batch_size=B, candidates={
+                            "the variance was treated as a constant: the term -X_hat * mean(dL/dX_hat * X_hat) of each "
+                            "row is missing": (Gx - mean_g) / sd,
+                            "the mean was treated as a constant: the term -mean(dL/dX_hat) of each row is missing":
+                                (Gx - X_hat * mean_gx) / sd,
+                            "only the direct path gamma * grad_output / std: the mean and the variance also depend on "
+                            "every input of the row": Gx / sd,
+                            "gamma is missing from grad_input: dL/dX_hat = grad_output * gamma":
+                                (G - G.mean(axis=1, keepdims=True) - X_hat * (G * X_hat).mean(axis=1, keepdims=True)) / sd,
+                            "multiplied by the standard deviation instead of divided by it":
+                                (Gx - mean_g - X_hat * mean_gx) * sd,
+                        })
+        for p, start, value in (("gamma", grad_gamma0, gamma), ("beta", grad_beta0, beta)):
+            numeric = param_vjp(value, lambda: forward(X), G)
+            got = to_float64(module.get("grad_" + p), f"LayerNorm grad_{p}")
+            assert_true(got.shape == (d,), f"LayerNorm grad_{p}: expected shape {(d,)}, got shape {got.shape}."
+                        + (" Hint: one row per example: sum over the batch axis (axis=0)." if got.shape == (B, d) else ""))
+            candidates = {f"grad_{p} is overwritten (=) instead of accumulated (+=)": numeric - start}
+            if p == "gamma":
+                candidates["grad_gamma sums grad_output * X; it must be grad_output * X_hat, the normalised input"] = \
+                    (G * X).sum(axis=0)
+            assert_gradient(f"LayerNorm grad_{p} (what backward added to it)", got - start, numeric, threshold=threshold,
+                            batch_size=B, candidates=candidates)
+
+    return Cases("LayerNorm", points, check)

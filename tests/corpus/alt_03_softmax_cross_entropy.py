@@ -343,6 +343,52 @@ def train_step(params, X, y, lr):
     return loss
 '''
 
+TEMPERATURE_JACOBIAN = '''
+def softmax_temperature_backward(Z, T, grad_output):
+    # the long way: build each row's Jacobian diag(a) - a a^T, then J^T g / T
+    out = []
+    for z, g in zip(np.asarray(Z, dtype=float), np.asarray(grad_output, dtype=float)):
+        u = z / T
+        a = np.exp(u - u.max())
+        a /= a.sum()
+        J = np.diag(a) - np.outer(a, a)
+        out.append(J.T @ g / T)
+    return np.array(out)
+'''
+
+TEMPERATURE_EINSUM = '''
+def softmax_temperature_backward(Z, T, grad_output):
+    Z = np.asarray(Z, dtype=np.float64)
+    P = softmax(Z / T)  # reuses exercise 1
+    return (np.einsum("bc,bc->bc", P, grad_output) - P * np.einsum("bc,bc->b", P, grad_output)[:, None]) / T
+'''
+
+TEMPERATURE_LOOPS = '''
+import math
+
+def softmax_temperature_backward(Z, T, grad_output):
+    result = []
+    for row, g in zip(Z, grad_output):
+        u = [v / T for v in row]
+        m = max(u)
+        e = [math.exp(v - m) for v in u]
+        total = sum(e)
+        a = [v / total for v in e]
+        dot = sum(ai * gi for ai, gi in zip(a, g))
+        result.append([ai * (gi - dot) / T for ai, gi in zip(a, g)])
+    return result
+'''
+
+TEMPERATURE_FLOAT32 = '''
+def softmax_temperature_backward(Z, T, grad_output):
+    Z = np.asarray(Z, dtype=np.float32) / np.float32(T)
+    G = np.asarray(grad_output, dtype=np.float32)
+    P = np.exp(Z - Z.max(axis=1, keepdims=True))
+    P /= P.sum(axis=1, keepdims=True)
+    print("float32 temperature backward")
+    return (P * G - P * (P * G).sum(axis=1, keepdims=True)) / np.float32(T)
+'''
+
 ALTERNATIVES = {
     "softmax": [("python loops and lists", SOFTMAX_LOOPS), ("from numpy import *, newaxis", SOFTMAX_STAR),
                 ("scipy.special, print", SOFTMAX_SCIPY), ("float32", SOFTMAX_FLOAT32),
@@ -354,6 +400,9 @@ ALTERNATIVES = {
     "cross_entropy": [("python loops, lists", CE_LOOPS), ("reuses exercise 1, numpy scalar", CE_FROM_EXERCISE_1),
                       ("scipy logsumexp, array of one number", CE_SCIPY), ("float32 gradient", CE_FLOAT32),
                       ("from numpy import *, one-hot mask", CE_STAR)],
+    "softmax_temperature_backward": [("explicit Jacobian per row", TEMPERATURE_JACOBIAN),
+                                     ("einsum, reuses softmax", TEMPERATURE_EINSUM),
+                                     ("python lists and math", TEMPERATURE_LOOPS), ("float32, print", TEMPERATURE_FLOAT32)],
     "train_step": [("per-example loop", STEP_PER_EXAMPLE), ("new arrays via dict.update, print", STEP_REASSIGN),
                    ("einsum, p[...] =", STEP_EINSUM), ("from numpy import *, list of one loss", STEP_STAR),
                    ("nested lists assigned into the dict", STEP_LISTS)],

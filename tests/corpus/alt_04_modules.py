@@ -377,6 +377,124 @@ class SGD:
         print(f"updated {len(pairs)} arrays")
 '''
 
+LN_HEAD = '''
+class LayerNorm(Module):
+    def __init__(self, d, eps=1e-5):
+        self.d, self.eps = d, eps
+        self.param_names = ("gamma", "beta")
+        self.gamma, self.beta = np.ones(d), np.zeros(d)
+        self.grad_gamma, self.grad_beta = np.zeros(d), np.zeros(d)
+'''
+
+LN_JACOBIAN = LN_HEAD + '''
+    def forward(self, X):
+        self.X = np.array(X, dtype=float)
+        mu = self.X.mean(axis=1, keepdims=True)
+        self.s = np.sqrt(self.X.var(axis=1, keepdims=True) + self.eps)
+        self.X_hat = (self.X - mu) / self.s
+        return self.gamma * self.X_hat + self.beta
+
+    def backward(self, grad_output):
+        # the long way: the full (d, d) Jacobian of X_hat for each row
+        B, d = self.X.shape
+        out = np.empty((B, d))
+        for n in range(B):
+            xh, s = self.X_hat[n], self.s[n, 0]
+            J = (np.eye(d) - 1.0 / d - np.outer(xh, xh) / d) / s
+            out[n] = J.T @ (grad_output[n] * self.gamma)
+        self.grad_gamma = self.grad_gamma + (grad_output * self.X_hat).sum(axis=0)
+        self.grad_beta = self.grad_beta + grad_output.sum(axis=0)
+        return out
+'''
+
+LN_THREE_PATHS = LN_HEAD + '''
+    def forward(self, X):
+        # caches the centred input and the variance, the textbook's three-path derivation below
+        X = np.asarray(X, dtype=np.float64)
+        self.xc = X - X.mean(axis=1, keepdims=True)
+        self.var = (self.xc ** 2).mean(axis=1, keepdims=True)
+        self.inv = 1.0 / np.sqrt(self.var + self.eps)
+        return self.gamma * self.xc * self.inv + self.beta
+
+    def backward(self, grad_output):
+        d = self.xc.shape[1]
+        g = grad_output * self.gamma
+        dvar = np.sum(g * self.xc, axis=1, keepdims=True) * -0.5 * self.inv ** 3
+        dmu = -np.sum(g * self.inv, axis=1, keepdims=True) + dvar * np.mean(-2.0 * self.xc, axis=1, keepdims=True)
+        np.add(self.grad_gamma, np.sum(grad_output * self.xc * self.inv, axis=0), out=self.grad_gamma)
+        np.add(self.grad_beta, np.sum(grad_output, axis=0), out=self.grad_beta)
+        return g * self.inv + dvar * 2.0 * self.xc / d + dmu / d
+'''
+
+LN_LOOPS = LN_HEAD + '''
+    def forward(self, X):
+        import math
+        self.rows = []
+        out = []
+        for row in X:
+            mu = sum(row) / len(row)
+            s = math.sqrt(sum((v - mu) ** 2 for v in row) / len(row) + self.eps)
+            xh = [(v - mu) / s for v in row]
+            self.rows.append((xh, s))
+            out.append([self.gamma[j] * xh[j] + self.beta[j] for j in range(len(row))])
+        return out
+
+    def backward(self, grad_output):
+        grads = []
+        for (xh, s), G in zip(self.rows, grad_output):
+            d = len(xh)
+            g = [G[j] * self.gamma[j] for j in range(d)]
+            mg = sum(g) / d
+            mgx = sum(g[j] * xh[j] for j in range(d)) / d
+            grads.append([(g[j] - mg - xh[j] * mgx) / s for j in range(d)])
+            for j in range(d):
+                self.grad_gamma[j] += G[j] * xh[j]
+                self.grad_beta[j] += G[j]
+        print("LayerNorm backward over", len(grads), "rows")
+        return grads
+'''
+
+LN_FLOAT32_EINSUM = LN_HEAD + '''
+    def forward(self, X):
+        X = np.asarray(X, dtype=np.float32)
+        mu = np.einsum("bd->b", X)[:, None] / X.shape[1]
+        self.s = np.sqrt(np.einsum("bd,bd->b", X - mu, X - mu)[:, None] / X.shape[1] + np.float32(self.eps))
+        self.y = (X - mu) / self.s
+        return self.gamma.astype(np.float32) * self.y + self.beta.astype(np.float32)
+
+    def backward(self, grad_output):
+        g = np.asarray(grad_output, dtype=np.float32) * self.gamma.astype(np.float32)
+        d = g.shape[1]
+        self.grad_gamma += np.einsum("bd,bd->d", grad_output, self.y)
+        self.grad_beta += np.einsum("bd->d", grad_output)
+        return (d * g - g.sum(axis=1, keepdims=True) - self.y * np.einsum("bd,bd->b", g, self.y)[:, None]) / (d * self.s)
+'''
+
+QUIZ_FLOAT = '''
+answer_weight_matrices = 2.0
+answer_init = "C"
+answer_deep = " b "
+'''
+
+QUIZ_NUMPY = '''
+answer_weight_matrices = np.int64(2)
+answer_init = np.str_("c")
+answer_deep = "B"
+'''
+
+QUIZ_ARRAY = '''
+answer_weight_matrices = np.array([2])
+answer_init, answer_deep = "c", "b"
+print("answered")
+'''
+
+QUIZ_EXPR = '''
+matrices = ["W1", "W2"]
+answer_weight_matrices = len(matrices)
+answer_init = "abc"[2]
+answer_deep = chr(ord("a") + 1)
+'''
+
 ALTERNATIVES = {
     "linear": [("einsum, cached copy, extra attribute", LINEAR_EINSUM), ("per-example loops", LINEAR_LOOPS),
                ("from numpy import *, re-assigned gradients", LINEAR_STAR),
@@ -392,4 +510,8 @@ ALTERNATIVES = {
     "sgd": [("named parameters and a dict of gradients", SGD_NAMED), ("np.subtract(out=)", SGD_OUT),
             ("index loop, p[...] =", SGD_SLICE), ("from numpy import *", SGD_STAR),
             ("p += -lr * g, print", SGD_ZERO_AFTER)],
+    "layer_norm": [("per-row Jacobian, re-assigned gradients", LN_JACOBIAN), ("three paths, np.add(out=)", LN_THREE_PATHS),
+                   ("python lists, print", LN_LOOPS), ("float32 and einsum", LN_FLOAT32_EINSUM)],
+    "quiz": [("float and upper case", QUIZ_FLOAT), ("numpy scalars", QUIZ_NUMPY), ("one-entry array, print", QUIZ_ARRAY),
+             ("computed", QUIZ_EXPR)],
 }
