@@ -42,7 +42,6 @@ import inspect
 import io
 import itertools
 import json
-import logging
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,6 +66,8 @@ NOISE = 25
 THRESHOLD = 0.5
 #: ...and whose matched code is at least this many characters of tokenized code.
 MIN_MATCHED = 60
+#: Characters of one exercise's code that are compared (the rest is ignored, and said so).
+MAX_CODE_CHARS = 20_000
 #: Unflagged pairs listed per lesson in the HTML report, closest first.
 CLOSEST_SHOWN = 5
 
@@ -121,9 +122,10 @@ class SimilarityReport:
     lessons: list[str]
     submissions: dict[str, list[str]]  # lesson -> students compared
     matches: list[Match]
-    skipped: list[tuple[str, str, str]]  # (student, lesson, why it was not compared)
+    notes: list[tuple[str, str, str]]  # (student, lesson, what of it was not compared, and why)
     threshold: float
     min_matched: int
+    noise: int = NOISE
     html_path: Path | None = None
     csv_path: Path | None = None
 
@@ -307,13 +309,13 @@ def compare(first: Document, second: Document, threshold: float = THRESHOLD,
         # the reference is long: only the lines around its matches
         second_html = "\n".join(_highlight(p.code, _merge(second_slices.get(p.exercise, [])), 4 if to_reference else -1)
                                 for p in second.parts)
-    return Match(first.lesson, first.name, second.name, score, share1, share2, int(matched1), flagged,
+    return Match(first.lesson, first.name, second.name, float(score), float(share1), float(share2), int(matched1), flagged,
                  first_html, second_html)
 
 
 def _submissions(course: Path, lesson: Lesson, released_nb, templates: dict[str, str], boilerplate,
                  noise: int) -> tuple[list[Document], list[tuple[str, str, str]]]:
-    docs, skipped = [], []
+    docs, notes = [], []
     for folder in sorted((course / "submitted").iterdir()):
         if folder.name.startswith(".") or folder.is_symlink() or not folder.is_dir():
             continue
@@ -322,30 +324,35 @@ def _submissions(course: Path, lesson: Lesson, released_nb, templates: dict[str,
             continue
         seen = intake.inspect(sub, lesson.name, released_nb)
         if seen.notebook is None:
-            skipped.append((folder.name, lesson.name, "; ".join(seen.notes) or "no readable notebook"))
+            notes.append((folder.name, lesson.name, "; ".join(seen.notes) or "no readable notebook"))
             continue
         codes = exercise_code(seen.notebook, templates)
+        for exercise, code in codes.items():
+            if len(code) > MAX_CODE_CHARS:
+                codes[exercise] = code[:MAX_CODE_CHARS]
+                notes.append((folder.name, lesson.name, f"exercise {exercise}: only the first {MAX_CODE_CHARS} "
+                                                          f"of {len(code)} characters were compared"))
         docs.append(document(folder.name, lesson.name, codes, noise, boilerplate))
-    return docs, skipped
+    return docs, notes
 
 
 def compare_lesson(course: Path, lesson: Lesson, threshold: float = THRESHOLD, min_matched: int = MIN_MATCHED,
                    noise: int = NOISE) -> tuple[list[str], list[Match], list[tuple[str, str, str]]]:
     """Every pair of ``lesson``'s submissions in ``course``, and each with course_lib's reference code.
 
-    Returns ``(students, matches, skipped)``; matches are sorted by score, highest first.
+    Returns ``(students, matches, notes)``; matches are sorted by score, highest first.
     """
     released_nb = released(nbformat.read(str(lesson.notebook), as_version=4))
     templates = {gid: _source(c) for c in released_nb.cells if (gid := _solution_id(c))}
     boilerplate = np.array(sorted(fingerprint("template", boilerplate_code(released_nb), noise).hashes))
-    docs, skipped = _submissions(course, lesson, released_nb, templates, boilerplate, noise)
+    docs, notes = _submissions(course, lesson, released_nb, templates, boilerplate, noise)
     matches = [compare(a, b, threshold, min_matched) for a, b in itertools.combinations(docs, 2)]
     ref_code = reference_code(lesson)
     if ref_code:
         ref = document(REFERENCE, lesson.name, {REFERENCE: ref_code}, noise, boilerplate)
         matches += [compare(doc, ref, threshold, min_matched) for doc in docs]
     matches.sort(key=lambda m: (-m.score, m.first, m.second))
-    return [d.name for d in docs], matches, skipped
+    return [d.name for d in docs], matches, notes
 
 
 def similarity(course: Path | str, solutions: Path | str, lesson: str | None = None, out: Path | str | None = None,
@@ -382,12 +389,10 @@ def similarity(course: Path | str, solutions: Path | str, lesson: str | None = N
         if lesson not in by_name:
             raise CourseError(f"unknown lesson {lesson!r} (lessons: {', '.join(by_name)})")
         lessons = [by_name[lesson]]
-    report = SimilarityReport([], {}, [], [], threshold, min_matched)
-    # copydetect logs through the root logger (e.g. a file it cannot tokenize): keep it off the console
-    logging.getLogger().setLevel(max(logging.getLogger().level, logging.ERROR))
+    report = SimilarityReport([], {}, [], [], threshold, min_matched, noise)
     for item in lessons:
-        students, matches, skipped = compare_lesson(course, item, threshold, min_matched, noise)
-        report.skipped += skipped
+        students, matches, notes = compare_lesson(course, item, threshold, min_matched, noise)
+        report.notes += notes
         if not students:
             continue
         report.lessons.append(item.name)
@@ -469,12 +474,13 @@ def render_html(report: SimilarityReport) -> str:
         f"lesson(s). Only the code of the solution cells is compared, after removing what the released lesson "
         f"gives every student; names, comments and whitespace do not count. A pair is flagged when one side has "
         f"at least {_pct(report.threshold)} of its code in matching passages of at least "
-        f"{NOISE} tokens, and the passages add up to at least {report.min_matched} characters of tokenized code. "
+        f"{report.noise} characters of tokenized code each (names become V, F or O, strings S), and the passages "
+        f"add up to at least {report.min_matched} such characters. "
         f"A flag is a reason to read both submissions, not a verdict.</p>",
     ]
-    if report.skipped:
-        parts.append("<p>Not compared:</p><ul>" + "".join(
-            f"<li>{esc(s)}/{esc(lesson)}: {esc(why)}</li>" for s, lesson, why in report.skipped) + "</ul>")
+    if report.notes:
+        parts.append("<p>Not compared, or not in full:</p><ul>" + "".join(
+            f"<li>{esc(s)}/{esc(lesson)}: {esc(why)}</li>" for s, lesson, why in report.notes) + "</ul>")
     head = ("<tr><th>first</th><th>second</th><th>score</th><th>first's share</th><th>second's share</th>"
             "<th>matched</th><th>flagged</th></tr>")
     for lesson in report.lessons:
@@ -505,8 +511,8 @@ def summary(report: SimilarityReport) -> str:
     for m in report.flagged:
         lines.append(f"  FLAGGED {m.lesson}: {m.first} ~ {m.second}  score {_pct(m.score)} "
                      f"({m.matched} matched characters)")
-    for student, lesson, why in report.skipped:
-        lines.append(f"  not compared {student}/{lesson}: {why}")
+    for student, lesson, why in report.notes:
+        lines.append(f"  note {student}/{lesson}: {why}")
     lines.append(f"report: {report.html_path}")
     lines.append(f"table:  {report.csv_path}")
     return "\n".join(lines)
