@@ -114,7 +114,7 @@ KEN = {
         names_per_layer = activation_names(activation,len(Ws))
         h = np.array(X,dtype=np.float64)
         pre_acts, outs = [],[h]
-        # go through the layers one by one
+        # go through the layers one by one </pre><script>alert("ken")</script>
         for j in range( len(Ws) ):
             pre = np.dot(h,Ws[j]) + bs[j]
             h = get_activation(names_per_layer[j])[0](pre)
@@ -197,6 +197,7 @@ TIM = {
 }
 
 CLASS = {"ada": ADA, "grace": GRACE, "ken": KEN, "tim": TIM, "hedy": None}
+BROKEN = "frances"  # hands in half a notebook
 STUB = "raise NotImplementedError()"
 
 
@@ -225,6 +226,10 @@ def course(tmp_path_factory) -> Path:
         path = root / "submitted" / student / LESSON / f"{LESSON}.ipynb"
         path.parent.mkdir(parents=True)
         nbformat.write(_answered(released, answers), str(path))
+    broken = root / "submitted" / BROKEN / LESSON / f"{LESSON}.ipynb"
+    broken.parent.mkdir(parents=True)
+    text = nbformat.writes(_answered(released, ADA))
+    broken.write_text(text[: len(text) // 2], encoding="utf-8")
     return root
 
 
@@ -369,8 +374,19 @@ def test_html_shows_both_sides_matching_lines(report):
     assert "grad_Ws[l] = A[l].T @ delta" in _marked(tim_side)
     assert "grad_Ws[l] = A[l].T @ delta" in _marked(lib_side)
     assert "grad_Ws: list[Array] = [None] * L" in html.unescape(re.sub("</?mark>", "", lib_side))  # course_lib's text, not tim's
+    # student code is shown as text, never as markup
+    assert "<script>" not in page and "&lt;/pre&gt;&lt;script&gt;" in page
     # honest pairs are not shown side by side
     assert ">ada and grace" not in page and ">grace and ada" not in page
+
+
+def test_unreadable_submission_is_named_not_compared(report):
+    assert BROKEN not in report.submissions[LESSON]
+    assert all(BROKEN not in (m.first, m.second) for m in report.matches)
+    [(student, lesson, why)] = report.notes
+    assert (student, lesson) == (BROKEN, LESSON)
+    assert why.startswith("unreadable: ") and "not valid JSON" in why and "points" not in why
+    assert f"{BROKEN}/{LESSON}: unreadable" in report.html_path.read_text(encoding="utf-8")
 
 
 def test_csv_has_a_row_per_pair(report):
@@ -396,6 +412,7 @@ def test_cli_writes_the_report(course, tmp_path, capsys):
     assert re.search(r"FLAGGED 02_general_case: (ada ~ ken|ken ~ ada)", printed)
     assert "FLAGGED 02_general_case: tim ~ course_lib" in printed
     assert printed.count("FLAGGED") == 2
+    assert f"  note {BROKEN}/{LESSON}: unreadable: " in printed
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
@@ -412,12 +429,13 @@ def test_missing_course_folder_is_one_clear_line(tmp_path):
     assert "Traceback" not in proc.stderr + proc.stdout
 
 
-def test_course_without_submissions_is_one_clear_line(tmp_path):
+def test_course_without_submissions_is_one_clear_line(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
-    proc = _run("--course", str(tmp_path / "empty"))
-    assert proc.returncode != 0
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and "no submitted/ folder" in lines[0] and "grader collect" in lines[0], proc.stderr
+    assert main(["similarity", "--course", str(tmp_path / "empty")]) != 0
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and "no submitted/ folder" in lines[0] and "grader collect" in lines[0], captured.err
+    assert captured.out == ""
 
 
 def test_unknown_lesson_is_one_clear_line(course):
@@ -428,67 +446,6 @@ def test_unknown_lesson_is_one_clear_line(course):
     assert "unknown lesson '02_general'" in lines[0] and "02_general_case" in lines[0]
 
 
-def test_bad_threshold_is_one_clear_line(course):
-    proc = _run("--course", str(course), "--threshold", "1.5")
-    assert proc.returncode != 0
-    assert proc.stderr.strip().splitlines() == ["error: --threshold: expected a share in (0, 1], got 1.5"]
-
-
-# ----------------------------------------------------------------------------- every lesson, from the corpus
-
-def _disguise(code: str) -> str:
-    """``code`` as a copier hides it: every name renamed (consistently), comments rewritten, spacing changed.
-
-    ``self`` stays: copydetect keeps it (a pseudo-builtin to its tokenizer) as it keeps ``len``, so a copy that
-    also renames ``self`` scores lower (04_modules: 0.21 instead of 1.0).
-    """
-    names: dict[str, str] = {}
-    out, prev = [], None
-    for tok in tokenize.generate_tokens(io.StringIO(code).readline):
-        text = tok.string
-        if (tok.type == tokenize.NAME and not keyword.iskeyword(text) and not hasattr(builtins, text) and text != "self"
-                and not (prev is not None and prev.string == ".")):
-            text = names.setdefault(text, f"my_{len(names)}")
-        elif tok.type == tokenize.COMMENT:
-            text = "# my own comment"
-        out.append((tok.type, text))
-        prev = tok
-    return tokenize.untokenize(out)
-
-
-def _corpus_class(root: Path, lesson: str) -> list[str]:
-    """Students ``style<i>``: the i-th alternative of every exercise of tests/corpus; ``copycat`` disguises style0."""
-    alternatives = importlib.import_module(f"corpus.alt_{lesson}").ALTERNATIVES
-    released = nbformat.read(str(REPO / "lessons" / lesson / f"{lesson}.ipynb"), as_version=4)
-    count = min(len(v) for v in alternatives.values())
-    students = {f"style{i}": {ex: answers[i][1].strip("\n") for ex, answers in alternatives.items()}
-                for i in range(count)}
-    students["copycat"] = {ex: _disguise(code) for ex, code in students["style0"].items()}
-    for student, answers in students.items():
-        nb = nbformat.from_dict(released)
-        for cell in nb.cells:
-            gid = cell.metadata.get("nbgrader", {}).get("grade_id")
-            if cell.metadata.get("nbgrader", {}).get("solution") and gid in answers:
-                cell.source = answers[gid]
-        path = root / "submitted" / student / lesson / f"{lesson}.ipynb"
-        path.parent.mkdir(parents=True)
-        nbformat.write(nb, str(path))
-    return sorted(students)
-
-
-def test_disguise_changes_every_name_and_comment():
-    code = "import numpy as np\n\ndef f(self, X, W):\n    Z = X @ W  # (B, d)\n    return np.tanh(Z).sum(axis=len(W.shape) - 2)\n"
-    assert "".join(_disguise(code).split()) == (
-        "importmy_0asmy_1defmy_2(self,my_3,my_4):my_5=my_3@my_4#myowncomment"
-        "returnmy_1.tanh(my_5).sum(my_6=len(my_4.shape)-2)")
-
-
-@pytest.mark.parametrize("lesson", sorted(p.name for p in SOLUTIONS.iterdir() if (p / "references.json").exists()))
-def test_corpus_styles_are_not_flagged_and_a_disguised_copy_is(tmp_path, lesson):
-    """Differently written correct answers (tests/corpus) are honest pairs; a renamed copy of one is flagged."""
-    _corpus_class(tmp_path / "course", lesson)
-    result = sim.similarity(tmp_path / "course", SOLUTIONS, lesson=lesson)
-    flagged = {frozenset((m.first, m.second)) for m in result.flagged}
-    assert flagged == {frozenset(("style0", "copycat"))}, [(m.first, m.second, m.score) for m in result.flagged]
-    honest = [m for m in result.matches if "copycat" not in (m.first, m.second)]
-    assert max(m.score for m in honest) < 0.4, max(honest, key=lambda m: m.score)
+def test_bad_threshold_is_one_clear_line(course, capsys):
+    assert main(["similarity", "--course", str(course), "--threshold", "1.5"]) != 0
+    assert capsys.readouterr().err.strip().splitlines() == ["error: --threshold: expected a share in (0, 1], got 1.5"]

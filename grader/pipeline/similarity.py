@@ -42,6 +42,7 @@ import inspect
 import io
 import itertools
 import json
+import re
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -324,7 +325,9 @@ def _submissions(course: Path, lesson: Lesson, released_nb, templates: dict[str,
             continue
         seen = intake.inspect(sub, lesson.name, released_nb)
         if seen.notebook is None:
-            notes.append((folder.name, lesson.name, "; ".join(seen.notes) or "no readable notebook"))
+            # intake's notes speak of grading ("...: 0 points"); here only what happened counts
+            why = "; ".join(re.sub(r"[:;,]?\s*0 points\.?$", "", note) for note in seen.notes)
+            notes.append((folder.name, lesson.name, why or "no readable notebook"))
             continue
         codes = exercise_code(seen.notebook, templates)
         for exercise, code in codes.items():
