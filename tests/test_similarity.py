@@ -449,3 +449,63 @@ def test_unknown_lesson_is_one_clear_line(course):
 def test_bad_threshold_is_one_clear_line(course, capsys):
     assert main(["similarity", "--course", str(course), "--threshold", "1.5"]) != 0
     assert capsys.readouterr().err.strip().splitlines() == ["error: --threshold: expected a share in (0, 1], got 1.5"]
+
+
+# ----------------------------------------------------------------------------- every lesson, from the corpus
+
+def _disguise(code: str) -> str:
+    """``code`` as a copier hides it: every name renamed (consistently), comments rewritten, spacing changed.
+
+    ``self`` stays: copydetect keeps it (a pseudo-builtin to its tokenizer) as it keeps ``len``, so a copy that
+    also renames ``self`` scores lower (04_modules: 0.21 instead of 1.0).
+    """
+    names: dict[str, str] = {}
+    out, prev = [], None
+    for tok in tokenize.generate_tokens(io.StringIO(code).readline):
+        text = tok.string
+        if (tok.type == tokenize.NAME and not keyword.iskeyword(text) and not hasattr(builtins, text) and text != "self"
+                and not (prev is not None and prev.string == ".")):
+            text = names.setdefault(text, f"my_{len(names)}")
+        elif tok.type == tokenize.COMMENT:
+            text = "# my own comment"
+        out.append((tok.type, text))
+        prev = tok
+    return tokenize.untokenize(out)
+
+
+def _corpus_class(root: Path, lesson: str) -> list[str]:
+    """Students ``style<i>``: the i-th alternative of every exercise of tests/corpus; ``copycat`` disguises style0."""
+    alternatives = importlib.import_module(f"corpus.alt_{lesson}").ALTERNATIVES
+    released = nbformat.read(str(REPO / "lessons" / lesson / f"{lesson}.ipynb"), as_version=4)
+    count = min(len(v) for v in alternatives.values())
+    students = {f"style{i}": {ex: answers[i][1].strip("\n") for ex, answers in alternatives.items()}
+                for i in range(count)}
+    students["copycat"] = {ex: _disguise(code) for ex, code in students["style0"].items()}
+    for student, answers in students.items():
+        nb = nbformat.from_dict(released)
+        for cell in nb.cells:
+            gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+            if cell.metadata.get("nbgrader", {}).get("solution") and gid in answers:
+                cell.source = answers[gid]
+        path = root / "submitted" / student / lesson / f"{lesson}.ipynb"
+        path.parent.mkdir(parents=True)
+        nbformat.write(nb, str(path))
+    return sorted(students)
+
+
+def test_disguise_changes_every_name_and_comment():
+    code = "import numpy as np\n\ndef f(self, X, W):\n    Z = X @ W  # (B, d)\n    return np.tanh(Z).sum(axis=len(W.shape) - 2)\n"
+    assert "".join(_disguise(code).split()) == (
+        "importmy_0asmy_1defmy_2(self,my_3,my_4):my_5=my_3@my_4#myowncomment"
+        "returnmy_1.tanh(my_5).sum(my_6=len(my_4.shape)-2)")
+
+
+@pytest.mark.parametrize("lesson", sorted(p.name for p in SOLUTIONS.iterdir() if (p / "references.json").exists()))
+def test_corpus_styles_are_not_flagged_and_a_disguised_copy_is(tmp_path, lesson):
+    """Differently written correct answers (tests/corpus) are honest pairs; a renamed copy of one is flagged."""
+    _corpus_class(tmp_path / "course", lesson)
+    result = sim.similarity(tmp_path / "course", SOLUTIONS, lesson=lesson)
+    flagged = {frozenset((m.first, m.second)) for m in result.flagged}
+    assert flagged == {frozenset(("style0", "copycat"))}, [(m.first, m.second, m.score) for m in result.flagged]
+    honest = [m for m in result.matches if "copycat" not in (m.first, m.second)]
+    assert max(m.score for m in honest) < 0.4, max(honest, key=lambda m: m.score)
