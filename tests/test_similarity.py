@@ -29,7 +29,6 @@ import pytest
 
 from grader.pipeline import similarity as sim
 from grader.pipeline.cli import main
-from grader.pipeline.submissions import structure
 
 REPO = Path(__file__).resolve().parent.parent
 SOLUTIONS = REPO / "solutions"
