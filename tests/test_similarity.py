@@ -412,6 +412,13 @@ def test_cli_writes_the_report(course, tmp_path, capsys):
     assert f"  note {BROKEN}/{LESSON}: unreadable: " in printed
 
 
+def test_every_lesson_by_default_and_only_those_with_submissions(course, tmp_path):
+    result = sim.similarity(course, SOLUTIONS, out=tmp_path / "all.html")
+    assert result.lessons == [LESSON]
+    assert {(m.first, m.second) for m in result.flagged} == {(m.first, m.second) for m in sim.similarity(
+        course, SOLUTIONS, lesson=LESSON, out=tmp_path / "one.html").flagged}
+
+
 def _run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "grader", "similarity", *args], capture_output=True, text=True,
                           cwd=REPO)

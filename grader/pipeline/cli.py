@@ -124,7 +124,15 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_similarity(args: argparse.Namespace) -> int:
-    from .similarity import similarity, summary
+    from .course import CourseError
+
+    try:
+        from .similarity import similarity, summary
+    except ModuleNotFoundError as exc:
+        if exc.name != "copydetect":
+            raise
+        raise CourseError("grader similarity needs copydetect, which is not installed "
+                          "(run `make venv`, or pip install -r requirements.txt)") from None
 
     report = similarity(args.course, args.solutions, lesson=args.lesson, out=args.out, threshold=args.threshold)
     print(summary(report))
