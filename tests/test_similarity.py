@@ -5,6 +5,7 @@ The class, written into ``<course>/submitted/<student>/02_general_case/`` from t
 * ``ada`` and ``grace`` solved the four exercises independently, in different styles (both correct:
   checked against course_lib below);
 * ``ken`` copied ada's answers, renaming every variable and changing comments and spacing;
+* ``yann`` answered only the last exercise, with grace's answer under new names;
 * ``tim`` pasted course_lib's code (mlp.mlp_forward, mlp.mlp_backward, losses.MSELoss);
 * ``hedy`` handed in the lesson untouched (the template only).
 """
@@ -195,7 +196,26 @@ TIM = {
     ''',
 }
 
-CLASS = {"ada": ADA, "grace": GRACE, "ken": KEN, "tim": TIM, "hedy": None}
+# only the last exercise answered, by copying grace's with new names (the rest left as the stub)
+YANN = {
+    "mlp_backward": '''
+        a_list, z_list, fn_names = cache["A"], cache["Z"], cache["activations"]
+        n = len(Ws)
+        dW = [np.zeros_like(w, dtype=float) for w in Ws]
+        db = [np.zeros(w.shape[1]) for w in Ws]
+        up = np.array(grad_y_hat, dtype=float)
+        idx = n - 1
+        while idx >= 0:
+            dz = up * get_activation(fn_names[idx])[1](z_list[idx])
+            dW[idx] = np.einsum("bi,bo->io", a_list[idx], dz)
+            db[idx] = dz.sum(0)
+            up = np.einsum("bo,io->bi", dz, Ws[idx])
+            idx -= 1
+        return dW, db
+    ''',
+}
+
+CLASS = {"ada": ADA, "grace": GRACE, "ken": KEN, "tim": TIM, "hedy": None, "yann": YANN}
 BROKEN = "frances"  # hands in half a notebook
 STUB = "raise NotImplementedError()"
 
@@ -310,6 +330,15 @@ def test_copied_pair_is_flagged(report):
     assert pair.score >= 0.8, pair
 
 
+def test_copy_of_one_exercise_of_four_is_flagged(report):
+    """yann's only answer is grace's: all of yann's code matches, a quarter or so of grace's."""
+    pair = _pairs(report)[frozenset(("grace", "yann"))]
+    yann_share, grace_share = (pair.first_share, pair.second_share) if pair.first == "yann" else \
+        (pair.second_share, pair.first_share)
+    assert pair.flagged and pair.score == yann_share
+    assert yann_share >= 0.8 and grace_share < 0.5, pair
+
+
 def test_course_lib_paste_is_flagged(report):
     paste = _pairs(report)[frozenset(("tim", sim.REFERENCE))]
     assert paste.flagged
@@ -319,13 +348,13 @@ def test_course_lib_paste_is_flagged(report):
 def test_honest_pairs_are_not_flagged(report):
     pairs = _pairs(report)
     flagged = {frozenset((m.first, m.second)) for m in report.flagged}
-    assert flagged == {frozenset(("ada", "ken")), frozenset(("tim", sim.REFERENCE))}, flagged
-    for honest in [("ada", "grace"), ("grace", "ken"), ("ada", "tim"), ("grace", "tim"), ("ken", "tim")]:
+    assert flagged == {frozenset(("ada", "ken")), frozenset(("grace", "yann")), frozenset(("tim", sim.REFERENCE))}, flagged
+    for honest in [("ada", "grace"), ("grace", "ken"), ("ada", "tim"), ("grace", "tim"), ("ken", "tim"), ("ada", "yann")]:
         assert not pairs[frozenset(honest)].flagged
-    for student in ["ada", "grace", "ken", "hedy"]:
+    for student in ["ada", "grace", "ken", "hedy", "yann"]:
         assert not pairs[frozenset((student, sim.REFERENCE))].flagged
     # the untouched lesson shares only the template, which is boilerplate
-    for other in ["ada", "grace", "ken", "tim"]:
+    for other in ["ada", "grace", "ken", "tim", "yann"]:
         assert pairs[frozenset(("hedy", other))].score == 0.0
 
 
@@ -388,7 +417,7 @@ def test_unreadable_submission_is_named_not_compared(report):
 
 def test_csv_has_a_row_per_pair(report):
     rows = list(csv.DictReader(report.csv_path.open(encoding="utf-8")))
-    n = 5
+    n = len(CLASS)
     assert len(rows) == n * (n - 1) // 2 + n  # student pairs, then each student with course_lib
     by_pair = {frozenset((r["first"], r["second"])): r for r in rows}
     assert by_pair[frozenset(("ada", "ken"))]["flagged"] == "yes"
@@ -396,7 +425,7 @@ def test_csv_has_a_row_per_pair(report):
     assert by_pair[frozenset(("ada", "grace"))]["flagged"] == "no"
     assert {r["lesson"] for r in rows} == {LESSON}
     assert all(0.0 <= float(r["score"]) <= 1.0 for r in rows)
-    assert sum(r["flagged"] == "yes" for r in rows) == 2
+    assert sum(r["flagged"] == "yes" for r in rows) == 3
 
 
 def test_cli_writes_the_report(course, tmp_path, capsys):
@@ -408,7 +437,7 @@ def test_cli_writes_the_report(course, tmp_path, capsys):
     assert "FLAGGED 02_general_case: " in printed
     assert re.search(r"FLAGGED 02_general_case: (ada ~ ken|ken ~ ada)", printed)
     assert "FLAGGED 02_general_case: tim ~ course_lib" in printed
-    assert printed.count("FLAGGED") == 2
+    assert printed.count("FLAGGED") == 3
     assert f"  note {BROKEN}/{LESSON}: unreadable: " in printed
 
 
