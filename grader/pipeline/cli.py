@@ -7,6 +7,7 @@ A term's work, in order:
     autograde             grade every new or changed submission in parallel, with progress
     feedback              HTML feedback per student and lesson, without hidden tests
     report                grades.csv, a summary table, score plots, the most failed checks
+    similarity            pairs of submissions with alike exercise code, and copies of course_lib
     validate NOTEBOOK     what a student runs before handing in: exit 1 if any check fails
     demo                  all of the above on a generated sample class (make demo)
 
@@ -122,6 +123,22 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_similarity(args: argparse.Namespace) -> int:
+    from .course import CourseError
+
+    try:
+        from .similarity import similarity, summary
+    except ModuleNotFoundError as exc:
+        if exc.name != "copydetect":
+            raise
+        raise CourseError("grader similarity needs copydetect, which is not installed "
+                          "(run `make venv`, or pip install -r requirements.txt)") from None
+
+    report = similarity(args.course, args.solutions, lesson=args.lesson, out=args.out, threshold=args.threshold)
+    print(summary(report))
+    return 0
+
+
 def _cmd_collect(args: argparse.Namespace) -> int:
     from .collect import collect
     from .course import find_lessons
@@ -206,6 +223,14 @@ def build_parser() -> argparse.ArgumentParser:
     _course_args(p)
     p.add_argument("--out", type=Path, default=None, help="output folder (default: COURSE/reports)")
     p.set_defaults(func=_cmd_report)
+
+    p = sub.add_parser("similarity", help="HTML and CSV report of alike exercise code (pairs, and course_lib)")
+    _course_args(p)
+    p.add_argument("--lesson", default=None, help="one lesson folder name (default: every lesson)")
+    p.add_argument("--out", type=Path, default=None, help="HTML report (default: COURSE/reports/similarity.html)")
+    p.add_argument("--threshold", type=float, default=0.5,
+                   help="flag a pair when one side has this share of its code in matches (default: %(default)s)")
+    p.set_defaults(func=_cmd_similarity)
 
     p = sub.add_parser("mutants", help="mutation testing: do the checks fail every mutant of each solution?")
     p.add_argument("lessons", nargs="*", help="lesson folder names (default: every lesson)")
