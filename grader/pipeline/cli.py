@@ -7,6 +7,7 @@ A term's work, in order:
     autograde             grade every new or changed submission in parallel, with progress
     feedback              HTML feedback per student and lesson, without hidden tests
     report                grades.csv, a summary table, score plots, the most failed checks
+    export                the grades as a Canvas or Moodle CSV (nbgrader export with the LMS plugin)
     validate NOTEBOOK     what a student runs before handing in: exit 1 if any check fails
     demo                  all of the above on a generated sample class (make demo)
 
@@ -158,6 +159,28 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .course import CourseError, run_nbgrader, write_course_config
+    from .export import DEFAULT_NAME
+    from .report import build_report, incomplete_warning
+
+    report = build_report(args.course)  # CourseError when there is no course or nothing graded
+    dest = (args.to or Path(args.course) / "reports" / DEFAULT_NAME).resolve()
+    write_course_config(args.course)  # a course folder of an earlier version selects the plugin too
+    proc = run_nbgrader(["export", f"--to={dest}", f"--LmsExportPlugin.lms={args.lms}"], args.course, check=False)
+    if proc.returncode != 0 or not dest.is_file():
+        tail = " | ".join(proc.stdout.strip().splitlines()[-3:])
+        raise CourseError(f"nbgrader export failed (exit {proc.returncode}) in {args.course}: {tail}")
+    print(f"wrote {dest}: {len(report.students)} students x {len(report.lessons)} lessons, "
+          f"{args.lms} format")
+    warning = incomplete_warning(report, args.course)
+    if warning:
+        print(warning.replace("marked ? above, status in grades.csv", "see `python -m grader report`"),
+              file=sys.stderr)
+        return 1
+    return 0
+
+
 def _cmd_collect(args: argparse.Namespace) -> int:
     from .collect import collect
     from .course import CourseError, find_lessons
@@ -258,6 +281,14 @@ def build_parser() -> argparse.ArgumentParser:
     _course_args(p)
     p.add_argument("--out", type=Path, default=None, help="output folder (default: COURSE/reports)")
     p.set_defaults(func=_cmd_report)
+
+    p = sub.add_parser("export", help="the grades as a Canvas or Moodle CSV: one row per student, one column "
+                                      "per lesson plus the total")
+    _course_args(p)
+    p.add_argument("--to", type=Path, default=None, help="output file (default: COURSE/reports/lms_grades.csv)")
+    p.add_argument("--lms", choices=("canvas", "moodle"), default="canvas",
+                   help="import format (default: %(default)s)")
+    p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("mutants", help="mutation testing: do the checks fail every mutant of each solution?")
     p.add_argument("lessons", nargs="*", help="lesson folder names (default: every lesson)")
