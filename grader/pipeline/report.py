@@ -213,8 +213,8 @@ def write_csv(report: Report, path: Path) -> Path:
     return path
 
 
-def plot(report: Report, path: Path) -> Path:
-    """A PNG with one score histogram per lesson that has submissions (integer counts on the y axis)."""
+def score_figure(report: Report):
+    """One score histogram per lesson that has submissions, counts on integer ticks (a matplotlib Figure)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -238,11 +238,19 @@ def plot(report: Report, path: Path) -> Path:
         ax.set_xlim(-0.5, top + 0.5)
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     for ax in list(axes.flat)[len(shown):]:
-        ax.axis("off")
+        ax.remove()
     skipped = len(report.lessons) - len(shown)
     fig.suptitle("Score distribution per lesson"
                  + (f" ({skipped} lessons without submissions not shown)" if skipped else ""))
     fig.tight_layout()
+    return fig
+
+
+def plot(report: Report, path: Path) -> Path:
+    """:func:`score_figure` as a PNG."""
+    import matplotlib.pyplot as plt
+
+    fig = score_figure(report)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
