@@ -25,6 +25,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from collections import deque
 from dataclasses import dataclass, field, replace
@@ -289,6 +290,53 @@ class RunSandbox:
         sandbox.cleanup_workdir(self.base)
         if self.claim:
             self.claim.release()
+
+
+def planned_machine_changes(course_root: Path | str, solutions_dir: Path | str, jobs: int) -> list[str]:
+    """What a root run of autograde will change on this machine, in words, before it changes anything.
+
+    (The same steps as :class:`RunSandbox`; empty when not root, where nothing outside the course changes.)
+    """
+    import pwd
+    import stat
+
+    if not sandbox.is_root():
+        return []
+    out = []
+    names = [f"{sandbox.USER_PREFIX}{i}" for i in range(max(1, jobs))]
+    missing = []
+    for name in names:
+        try:
+            pwd.getpwnam(name)
+        except KeyError:
+            missing.append(name)
+    out.append(f"grading users {', '.join(names)}: "
+               + (f"creates {', '.join(missing)} (system accounts, no home, no login shell)" if missing
+                  else "already there") + "; they stay after the run")
+    hidden = [*sandbox.default_hidden_paths(REPO_ROOT, course_root), Path(solutions_dir)]
+    closing = []
+    for path in dict.fromkeys(Path(os.path.realpath(p)) for p in hidden):
+        try:
+            closed = not os.stat(path).st_mode & 0o007
+        except OSError:
+            closing.append(f"{path} (once created)")
+            continue
+        closing.append(f"{path}" + (" (already closed)" if closed else ""))
+    out.append("closes to other users (chmod o-rwx), and leaves closed: " + ", ".join(closing))
+    opening = []
+    for raw in [*sandbox.interpreter_paths(), REPO_ROOT]:
+        for folder in [Path(os.path.realpath(raw)), *Path(os.path.realpath(raw)).parents]:
+            try:
+                mode = os.stat(folder).st_mode
+            except OSError:
+                continue
+            if stat.S_ISDIR(mode) and not mode & stat.S_IXOTH and str(folder) not in opening:
+                opening.append(str(folder))
+    out.append("lets other users enter (chmod o+x, never list), and leaves so: "
+               + (", ".join(sorted(opening)) if opening else "nothing (already enterable)"))
+    out.append(f"uses throwaway folders under {tempfile.gettempdir()} (removed at the end) and lock files in "
+               f"{sandbox.USER_LOCK_DIR}")
+    return out
 
 
 class _WorkerProc:

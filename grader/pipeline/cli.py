@@ -220,7 +220,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
     result = run_demo(args.dir, args.solutions, jobs=args.jobs, students=args.students,
-                      every_lesson=args.every_lesson)
+                      every_lesson=args.every_lesson, clean=args.clean)
     return 1 if result.mismatches else 0
 
 
@@ -303,7 +303,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_mutants)
 
     p = sub.add_parser("demo", help="build and grade the sample class (make demo)")
-    p.add_argument("--dir", type=Path, default=None, help="work folder (default: a new temporary folder)")
+    p.add_argument("--dir", type=Path, default=None,
+                   help="the demo's folder (default: ./grader-demo; an earlier demo there is replaced)")
+    p.add_argument("--clean", action="store_true", help="remove the demo's folder at the end")
     p.add_argument("--solutions", type=Path, default=DEFAULT_SOLUTIONS, help="source notebooks (default: %(default)s)")
     p.add_argument("--jobs", "-j", type=_count("workers"), default=None,
                    help="parallel workers (default: number of cores)")
@@ -327,6 +329,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args)
     except CourseError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except PermissionError as exc:
+        import getpass
+
+        where = exc.filename or "a file"
+        print(f"error: permission denied on {where} (running as {getpass.getuser()}): expected to read and write "
+              f"the course and the checkout; run as root or as their owner (a root grading run closes solutions/ "
+              f"and .git to other users with chmod o-rwx: see grader/SANDBOX.md)", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"interrupted: {args.command} stopped before it finished; run it again to finish "
