@@ -11,8 +11,14 @@ A term's work, in order:
     validate NOTEBOOK     what a student runs before handing in: exit 1 if any check fails
     demo                  all of the above on a generated sample class (make demo)
 
-The course folder defaults to ./course (or $GRADER_COURSE); it holds the
-gradebook, submitted/, autograded/, feedback/ and reports/.
+The course folder defaults to course/ in this checkout (git-ignored), or
+$GRADER_COURSE; it holds the gradebook, submitted/, autograded/, feedback/ and
+reports/, and an nbgrader_config.py, so nbgrader's own tools work there too
+(formgrader: `cd course && jupyter lab`, then Nbgrader > Formgrader).
+
+Bad input gets one line saying what was expected and what came, and exit
+status 2; Ctrl-C stops a run within a second or two (exit status 130), keeping
+what was graded.
 """
 from __future__ import annotations
 
