@@ -253,11 +253,15 @@ def _render(root: Path, items: list[tuple[str, str]]) -> tuple[list[tuple[str, s
             capture.records.clear()
             try:
                 converter.start()
-                page = root / "feedback" / student / lesson / f"{lesson}.html"
-                graded = nbformat.read(str(root / "autograded" / student / lesson / f"{lesson}.ipynb"), as_version=4)
-                page.write_text(polish_html(page.read_text(encoding="utf-8"), graded), encoding="utf-8")
             except Exception:  # NbGraderException or a rendering bug: one file, not the run
                 failed.append((student, lesson, summarize_errors(capture.records)))
+                continue
+            page = root / "feedback" / student / lesson / f"{lesson}.html"
+            try:
+                graded = nbformat.read(str(root / "autograded" / student / lesson / f"{lesson}.ipynb"), as_version=4)
+                page.write_text(polish_html(page.read_text(encoding="utf-8"), graded), encoding="utf-8")
+            except (OSError, ValueError) as exc:  # nbgrader's page stays as it is
+                failed.append((student, lesson, f"written, but not polished: {type(exc).__name__}: {exc}"))
                 continue
             done.append((student, lesson))
     finally:
