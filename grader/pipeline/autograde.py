@@ -90,7 +90,7 @@ def check_course(course_root: Path | str) -> Path:
     if not root.is_dir():
         raise CourseError(
             f"no course folder at {root}: expected a folder made by `{collect_cmd}`; "
-            f"check --course (default: $GRADER_COURSE or ./course)")
+            f"check --course (default: $GRADER_COURSE, else course/ in the checkout)")
     submitted = root / "submitted"
     if not submitted.is_dir() or not any(p.is_dir() for p in submitted.iterdir()):
         raise CourseError(

@@ -63,7 +63,7 @@ def build_report(course_root: Path | str) -> Report:
     """Collect the class's grades from the course directory."""
     root = Path(course_root).resolve()
     if not root.is_dir():
-        raise CourseError(f"no course folder at {root}: check --course (default: $GRADER_COURSE or ./course)")
+        raise CourseError(f"no course folder at {root}: check --course (default: $GRADER_COURSE, else course/ in the checkout)")
     db = gradebook_path(root)
     grades = read_grades(db) if db.is_file() else {}
     if not grades:
