@@ -151,6 +151,17 @@ def test_report_before_any_autograde(toy, tmp_path):
     assert f"no course folder at {tmp_path / 'nope'}" in _one_error_line(proc)
 
 
+def test_feedback_before_any_autograde(toy, tmp_path):
+    root, solutions, ungraded, graded, total = toy
+    proc = grader("feedback", "--course", ungraded)
+    assert proc.returncode == 2
+    assert "nothing graded yet" in _one_error_line(proc) and "grader autograde" in proc.stderr
+    proc = grader("feedback", "--course", tmp_path / "nope")
+    assert proc.returncode == 2
+    assert f"no course folder at {tmp_path / 'nope'}" in _one_error_line(proc)
+    assert not (tmp_path / "nope").exists()
+
+
 def test_validate_shows_no_library_warnings(toy):
     root, solutions, ungraded, graded, total = toy
     notebook = graded / "submitted" / "ada" / "00_toy" / "00_toy.ipynb"  # ada hands in a complete lesson

@@ -135,8 +135,17 @@ def _cmd_mutants(args: argparse.Namespace) -> int:
 
 
 def _cmd_feedback(args: argparse.Namespace) -> int:
+    from .course import CourseError
     from .feedback import generate_feedback
+    from .merge import read_state
+    from .register import gradebook_path
 
+    course = Path(args.course)
+    if not course.is_dir():
+        raise CourseError(f"no course folder at {course.resolve()}: check --course "
+                          f"(default: $GRADER_COURSE, else course/ in the checkout)")
+    if not read_state(gradebook_path(course)):
+        raise CourseError(f"nothing graded yet in {course}: run `python -m grader autograde --course {course}` first")
     report = generate_feedback(args.course, force=args.force, jobs=args.jobs)
     print(f"feedback: {len(report.written)} written, {report.unchanged} up to date, "
           f"{len(report.failed)} failed, in {Path(args.course) / 'feedback'}")
