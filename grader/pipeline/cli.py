@@ -93,9 +93,13 @@ def _cmd_autograde(args: argparse.Namespace) -> int:
     )
     if report.interrupted:
         graded = len(report.graded) + len(report.crashed)
+        again = f"python -m grader autograde --course {args.course}"
+        if Path(args.solutions).resolve() != DEFAULT_SOLUTIONS.resolve():
+            again += f" --solutions {args.solutions}"
+        again += "".join(f" {name}" for name in args.lessons or [])
         print(f"interrupted: graded {graded} of {report.todo} submissions of this run and kept them "
-              f"({report.skipped} were already up to date); run `python -m grader autograde --course "
-              f"{args.course}` to grade the other {report.todo - graded}", file=sys.stderr)
+              f"({report.skipped} were already up to date); run `{again}` to grade the other "
+              f"{report.todo - graded}", file=sys.stderr)
         return EXIT_INTERRUPTED
     print(format_autograde_report(report))
     if report.unknown:
