@@ -96,7 +96,7 @@ def describe_cell(nb, index: int) -> str:
     """Cell ``index`` of ``nb`` named as a student knows it: by exercise, not by position.
 
     A solution cell is ``exercise <grade_id>``; a grade cell is ``the checks
-    <grade_id> (exercise <the solution cell before it>)``; any other cell is
+    <grade_id> of exercise <the solution cell before it>``; any other cell is
     named by the exercise before it.
     """
     cells = nb.cells if hasattr(nb, "cells") else nb["cells"]
@@ -119,7 +119,7 @@ def describe_cell(nb, index: int) -> str:
         return f"exercise {gid}"
     if gid and m.get("grade"):
         exercise = exercise_before(index)
-        return f"the checks {gid}" + (f" (exercise {exercise})" if exercise else "")
+        return f"the checks {gid}" + (f" of exercise {exercise}" if exercise else "")
     exercise = exercise_before(index)
     where = f"after exercise {exercise}" if exercise else "before the first exercise"
     return f"a code cell {where}, cell {index}"
