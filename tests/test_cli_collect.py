@@ -101,15 +101,17 @@ def test_duplicate_submission_is_reported(tmp_path):
     assert any("second submission of ada/01_alpha" in why for _, why in report.problems)
 
 
-def test_cli_collect_never_stops(inbox, tmp_path):
+def test_cli_collect_without_lessons_says_so_in_one_line(inbox, tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "grader", "collect", str(inbox), "--course", str(tmp_path / "c"),
          "--solutions", str(tmp_path / "no-solutions")],
         capture_output=True, text=True,
     )
-    # no lessons known: everything is reported, nothing crashes
-    assert proc.returncode == 0, proc.stderr
-    assert "NOT PLACED" in proc.stdout and "unknown lesson" in proc.stdout
+    # no lessons known: nothing could be placed, so nothing is written and the instructor is told why
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        f"error: collect: no lesson (NN_name/NN_name.ipynb) in {tmp_path / 'no-solutions'}; check --solutions"]
+    assert not (tmp_path / "c").exists()
 
 
 def test_symlinked_inbox_files_are_not_followed(tmp_path):

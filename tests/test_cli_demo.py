@@ -68,3 +68,42 @@ def test_demo_prints_gradebook_and_where_things_are(demo):
     graded = [k for k, r in read_state(result.course / "gradebook.db").items() if r.status == "graded"]
     assert len(result.feedback.written) == len(graded)
     assert result.collected.problems, "the inbox's malformed hand-ins must be reported"
+
+
+def test_demo_names_its_folder_and_says_what_it_changes_before_it_starts(demo):
+    import re
+
+    from grader.pipeline.course import REPO_ROOT
+    from grader.sandbox import is_root
+
+    result, solutions, every_lesson, text = demo
+    lines = text.splitlines()
+    assert lines[0] == f"The demo writes everything to {result.root} (delete it when done, or run with --clean)"
+    assert (result.root / ".grader-demo").is_file()
+    before = text.split("1/4 collect")[0]
+    if is_root():
+        assert "Running as root, grading is sandboxed" in before
+        assert re.search(r"grading users bpgrade0, bpgrade1\b", before)
+        closing = next(line for line in lines if "chmod o-rwx" in line)
+        for path in (REPO_ROOT / "solutions", REPO_ROOT / ".git", result.course):
+            assert str(path.resolve()) in closing, (path, closing)
+    else:
+        assert "Not running as root: kernels run as you, without the sandbox" in before
+    assert re.search(r"demo folder: .* \(\d+\.\d MB; delete it when done\)", text)
+
+
+def test_demo_counts_add_up(demo):
+    import re
+
+    result, solutions, every_lesson, text = demo
+    line = next(line for line in text.splitlines() if " students, " in line)
+    m = re.fullmatch(r"\s*(\d+) students, (\d+) submissions of (\d+) lessons: (.*?)(?:; (\d+) not handed in)?", line)
+    assert m, line
+    students, submissions, lessons = int(m[1]), int(m[2]), int(m[3])
+    kinds = dict((kind, int(n)) for n, kind in (part.split(" ") for part in m[4].split(", ")))
+    assert students == STUDENTS and lessons == len(find_lessons(solutions))
+    assert sum(kinds.values()) == submissions == len(result.expected)
+    assert "missing" not in kinds
+    assert submissions + int(m[5] or 0) == len(plan_class(
+        [load_lesson(lesson, result.course / "lessons" / lesson.name / f"{lesson.name}.ipynb")
+         for lesson in find_lessons(solutions)], STUDENTS, every_lesson))

@@ -11,6 +11,8 @@ import csv
 import html
 import io
 import re
+import subprocess
+import sys
 from types import SimpleNamespace
 
 import nbformat
@@ -86,6 +88,8 @@ def test_broken_submissions_score_0_with_a_note_and_the_run_goes_on(toy_class):
             assert any(n.startswith("unreadable:") and "not valid JSON" in n for n in notes), notes
         elif p.kind == "crash":
             assert any(n.startswith("kernel-died:") and "status 1" in n for n in notes), notes
+            # the cell is named by where it is among the exercises (the crash cell comes before the first one)
+            assert any("a code cell before the first exercise, cell 2" in n for n in notes), notes
         else:
             assert notes == (), (p, notes)
 
@@ -126,6 +130,54 @@ def test_feedback_never_shows_hidden_test_source(toy_class):
     assert again.written == [] and again.unchanged == 11
 
 
+def test_feedback_names_exercises_and_wraps_long_lines(toy_class):
+    pages = sorted((toy_class.course / "feedback").rglob("*.html"))
+    assert pages, "test_feedback_never_shows_hidden_test_source writes them"
+    for path in pages:
+        page = path.read_text()
+        assert ">Test cell<" not in page and "Grade cell:" not in page
+        # contents list and each grade cell's heading: the exercise, then the grade cell's id
+        for exercise, gid in (("square", "test_square"), ("grad_square", "test_grad_square")):
+            label = f"Exercise <b>{exercise}</b>: checks <code>{gid}</code>"
+            assert page.count(label) == 2, (path, label)
+        head = page.split("</head>")[0]
+        assert "white-space: pre-wrap" in head and "overflow-wrap: anywhere" in head
+        assert head.rindex("white-space: pre-wrap") > head.rindex("<style"), "the wrap rule must come last"
+
+
+def test_lms_export_has_a_row_per_student_and_a_column_per_lesson(toy_class, tmp_path):
+    grades = read_grades(toy_class.course / "gradebook.db")
+    students = sorted({s for s, _ in grades})
+    canvas = tmp_path / "canvas.csv"
+    proc = subprocess.run([sys.executable, "-m", "grader", "export", "--course", str(toy_class.course),
+                           "--to", str(canvas)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"wrote {canvas}: {len(students)} students x 1 lessons, canvas format" in proc.stdout
+    # nbgrader's own exporter in the course folder uses the plugin (the course's nbgrader_config.py selects it)
+    proc = subprocess.run([sys.executable, "-m", "nbgrader", "export", "--LmsExportPlugin.lms=moodle"],
+                          cwd=toy_class.course, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Using exporter: LmsExportPlugin" in proc.stderr + proc.stdout
+    moodle = toy_class.course / "reports" / "lms_grades.csv"
+    for lms, path in (("canvas", canvas), ("moodle", moodle)):
+        with open(path, newline="") as f:
+            rows = list(csv.reader(f))
+        head, body = rows[0], rows[1:]
+        if lms == "canvas":
+            assert head == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "00_toy", "Total"]
+            assert body[0] == ["Points Possible", "", "", "", "", "5", "5"]
+            body = body[1:]
+            ids = [r[2] for r in body]
+            assert [r[3] for r in body] == ids
+        else:
+            assert head == ["ID number", "Email address", "First name", "Last name", "00_toy", "Total"]
+            ids = [r[0] for r in body]
+        assert ids == students  # one row per student of the gradebook
+        for sid, row in zip(ids, body):
+            score = total(grades[(sid, "00_toy")])[0]
+            assert float(row[-2]) == pytest.approx(score) and float(row[-1]) == pytest.approx(score)
+
+
 def test_report_files_and_table(toy_class):
     report = make_report(toy_class.course)
     with open(report.csv_path) as f:
@@ -160,3 +212,27 @@ def test_changed_submission_is_regraded_then_force_regrades_all(toy_class):
     forced, _ = _grade(toy_class.course, toy_class.solutions, force=True)
     assert len(forced.graded) == 11 and forced.skipped == 0
     assert snapshot(toy_class.course) == before
+
+
+def test_score_plot_counts_on_integer_ticks_and_skips_lessons_nobody_submitted():
+    import matplotlib.pyplot as plt
+
+    from grader.pipeline.report import Report, score_figure
+
+    report = Report(
+        lessons=["01_a", "02_b", "03_c"], students=["s1", "s2", "s3"],
+        max_scores={"01_a": 10.0, "02_b": 10.0, "03_c": 5.0},
+        scores={("s1", "01_a"): 10.0, ("s2", "01_a"): 7.0, ("s3", "01_a"): 7.0, ("s1", "03_c"): 5.0},
+        status={},
+    )
+    fig = score_figure(report)
+    try:
+        titles = [ax.get_title() for ax in fig.axes]
+        assert titles == ["01_a (n=3)", "03_c (n=1)"]  # 02_b had no submission: no empty panel
+        assert "1 lessons without submissions not shown" in fig._suptitle.get_text()
+        for ax in fig.axes:
+            ticks = [t for t in ax.get_yticks() if ax.get_ylim()[0] <= t <= ax.get_ylim()[1]]
+            assert ticks and all(float(t).is_integer() for t in ticks), ticks
+            assert ax.get_xlabel().startswith("score") and ax.get_ylabel() == "submissions"
+    finally:
+        plt.close(fig)

@@ -16,6 +16,7 @@
 """
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -24,6 +25,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from collections import deque
 from dataclasses import dataclass, field, replace
@@ -63,6 +65,8 @@ class AutogradeReport:
     workers: int = 0
     sandbox: str = ""  # how kernels were confined (one line)
     problems: list[str] = field(default_factory=list)  # what the sandbox could not protect
+    interrupted: bool = False  # stopped by Ctrl-C (SIGINT) before every submission was graded
+    todo: int = 0  # submissions this run set out to grade
 
     @property
     def failures(self) -> list[tuple[str, str, str]]:
@@ -73,6 +77,25 @@ class AutogradeReport:
 
 class CourseLocked(CourseError):
     """Another grader run holds the course directory."""
+
+
+def check_course(course_root: Path | str) -> Path:
+    """The resolved course folder, or ``CourseError`` when it is missing or holds no submission.
+
+    Run before anything is written, so that a mistyped ``--course`` never
+    creates an empty course.
+    """
+    root = Path(course_root).resolve()
+    collect_cmd = f"python -m grader collect PATH --course {course_root}"
+    if not root.is_dir():
+        raise CourseError(
+            f"no course folder at {root}: expected a folder made by `{collect_cmd}`; "
+            f"check --course (default: $GRADER_COURSE, else course/ in the checkout)")
+    submitted = root / "submitted"
+    if not submitted.is_dir() or not any(p.is_dir() for p in submitted.iterdir()):
+        raise CourseError(
+            f"nothing to grade: {submitted} holds no submission; run `{collect_cmd}` first")
+    return root
 
 
 class _Lock:
@@ -125,9 +148,14 @@ def find_submissions(course_root: Path, lessons: set[str]) -> tuple[list[tuple[s
 
 
 def plan(course_root: Path, writer: GradebookWriter, env_hashes: dict[str, str],
-         force: bool = False) -> tuple[list[Job], int, list[str]]:
-    """The jobs of a run, the number of up-to-date submissions, and unknown folders."""
+         force: bool = False, only: set[str] | None = None) -> tuple[list[Job], int, list[str]]:
+    """The jobs of a run, the number of up-to-date submissions, and unknown folders.
+
+    ``only``: grade just these lessons (the others are neither graded nor counted).
+    """
     found, unknown = find_submissions(course_root, set(env_hashes))
+    if only is not None:
+        found = [(student, lesson) for student, lesson in found if lesson in only]
     state = writer.state()
     jobs, skipped = [], 0
     for student, lesson in found:
@@ -264,6 +292,53 @@ class RunSandbox:
             self.claim.release()
 
 
+def planned_machine_changes(course_root: Path | str, solutions_dir: Path | str, jobs: int) -> list[str]:
+    """What a root run of autograde will change on this machine, in words, before it changes anything.
+
+    (The same steps as :class:`RunSandbox`; empty when not root, where nothing outside the course changes.)
+    """
+    import pwd
+    import stat
+
+    if not sandbox.is_root():
+        return []
+    out = []
+    names = [f"{sandbox.USER_PREFIX}{i}" for i in range(max(1, jobs))]
+    missing = []
+    for name in names:
+        try:
+            pwd.getpwnam(name)
+        except KeyError:
+            missing.append(name)
+    out.append(f"grading users {', '.join(names)}: "
+               + (f"creates {', '.join(missing)} (system accounts, no home, no login shell)" if missing
+                  else "already there") + "; they stay after the run")
+    hidden = [*sandbox.default_hidden_paths(REPO_ROOT, course_root), Path(solutions_dir)]
+    closing = []
+    for path in dict.fromkeys(Path(os.path.realpath(p)) for p in hidden):
+        try:
+            closed = not os.stat(path).st_mode & 0o007
+        except OSError:
+            closing.append(f"{path} (once created)")
+            continue
+        closing.append(f"{path}" + (" (already closed)" if closed else ""))
+    out.append("closes to other users (chmod o-rwx), and leaves closed: " + ", ".join(closing))
+    opening = []
+    for raw in [*sandbox.interpreter_paths(), REPO_ROOT]:
+        for folder in [Path(os.path.realpath(raw)), *Path(os.path.realpath(raw)).parents]:
+            try:
+                mode = os.stat(folder).st_mode
+            except OSError:
+                continue
+            if stat.S_ISDIR(mode) and not mode & stat.S_IXOTH and str(folder) not in opening:
+                opening.append(str(folder))
+    out.append("lets other users enter (chmod o+x, never list), and leaves so: "
+               + (", ".join(sorted(opening)) if opening else "nothing (already enterable)"))
+    out.append(f"uses throwaway folders under {tempfile.gettempdir()} (removed at the end) and lock files in "
+               f"{sandbox.USER_LOCK_DIR}")
+    return out
+
+
 class _WorkerProc:
     def __init__(self, index: int, course_root: Path, shard: Path, log: Path,
                  env: dict, kernel_name: str | None, timeout: int | None, box: dict | None = None):
@@ -312,16 +387,23 @@ def autograde(
     progress_stream: TextIO | None = None,
     progress_tty: bool | None = None,
     limits: sandbox.Limits | None = None,
+    lessons: list[str] | None = None,
 ) -> AutogradeReport:
     """Grade every new or changed submission of ``course_root`` (all with ``force``).
 
+    Ctrl-C (SIGINT) stops the run within a second or two: the submissions in
+    flight are dropped (the next run grades them), every process of the run is
+    stopped, and the report comes back with ``interrupted`` set.
+
     Args:
+        lessons: grade only these lessons (default: every lesson); an unknown
+            name raises ``CourseError``.
         timeout: seconds per cell (default: ``limits.cell_timeout``).
         limits: the kernels' resource and time limits (default:
             ``grader.sandbox.Limits.from_env()``, i.e. ``GRADER_LIMIT_*``).
             Kernels are confined only with the zygote (``use_zygote``).
     """
-    root = Path(course_root).resolve()
+    root = check_course(course_root)
     limits = limits if limits is not None else sandbox.Limits.from_env()
     if timeout is None and limits.cell_timeout:
         timeout = int(limits.cell_timeout)
@@ -334,11 +416,19 @@ def autograde(
         zygote = None
         box: RunSandbox | None = None
         try:
-            lessons = register(root, solutions_dir)
-            env_hashes = {lesson.name: environment_hash(lesson) for lesson in lessons}
+            course_lessons = register(root, solutions_dir)
+            env_hashes = {lesson.name: environment_hash(lesson) for lesson in course_lessons}
+            if lessons is not None:
+                unknown = [name for name in lessons if name not in env_hashes]
+                if unknown:
+                    raise CourseError(
+                        f"unknown lesson {', '.join(map(repr, unknown))}: expected one of "
+                        f"{', '.join(sorted(env_hashes))} (the folders of {solutions_dir}); check the spelling")
             with GradebookWriter(gradebook_path(root)) as writer:
-                todo, report.skipped, report.unknown = plan(root, writer, env_hashes, force)
+                only = set(lessons) if lessons is not None else None
+                todo, report.skipped, report.unknown = plan(root, writer, env_hashes, force, only)
                 report.submissions = len(todo) + report.skipped
+                report.todo = len(todo)
                 if todo:
                     if use_zygote:  # preloads while the workers start
                         zygote = Zygote(state_dir / "zygote").launch()
@@ -350,13 +440,72 @@ def autograde(
                         box = RunSandbox(root, Path(solutions_dir).resolve(), n, limits)
                         report.sandbox, report.problems = box.describe(), list(box.problems)
                     _run(root, writer, todo, n, timeout, zygote, report, progress_stream, progress_tty, box)
+        except KeyboardInterrupt:
+            report.interrupted = True
         finally:
-            if zygote:
-                zygote.stop()
-            if box is not None:
-                box.close()
+            # a second Ctrl-C must not cut the clean-up short (users reaped, folders removed, zygote gone)
+            previous = _ignore_sigint()
+            try:
+                if zygote:
+                    zygote.stop()
+                if box is not None:
+                    box.close()
+            finally:
+                _restore_sigint(previous)
     report.seconds = time.monotonic() - start
     return report
+
+
+class _Interrupts:
+    """Ctrl-C raises ``KeyboardInterrupt`` at once, except inside :meth:`deferred` (then right after it)."""
+
+    def __init__(self) -> None:
+        self.critical = False
+        self.pending = False
+        self.previous = None
+
+    def install(self) -> None:
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._handler)
+
+    def uninstall(self) -> None:
+        _restore_sigint(self.previous)
+        self.previous = None
+
+    def _handler(self, _signum, _frame) -> None:
+        if self.critical:
+            self.pending = True
+        else:
+            raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def deferred(self):
+        self.critical = True
+        try:
+            yield
+        finally:
+            self.critical = False
+        if self.pending:
+            raise KeyboardInterrupt
+
+
+def _ignore_sigint():
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _restore_sigint(previous) -> None:
+    import signal
+
+    if previous is not None:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _run(root: Path, writer: GradebookWriter, todo: list[Job], n: int, timeout: int | None,
@@ -380,6 +529,7 @@ def _run(root: Path, writer: GradebookWriter, todo: list[Job], n: int, timeout: 
     retried: set[tuple[str, str]] = set()
     sel = selectors.DefaultSelector()
     progress = Progress(len(todo), stream=stream, tty=tty)
+    interrupts = _Interrupts()
 
     def spawn(index: int) -> _WorkerProc:
         shard = shard_dir / f"worker-{index}.db"
@@ -398,6 +548,7 @@ def _run(root: Path, writer: GradebookWriter, todo: list[Job], n: int, timeout: 
             w.finish()
 
     try:
+        interrupts.install()
         for i in range(n):
             spawn(i)
         if zygote:
@@ -440,12 +591,23 @@ def _run(root: Path, writer: GradebookWriter, todo: list[Job], n: int, timeout: 
                     pending.append(job)
                     feed(w)
                     continue
-                writer.merge(msg, job.content_hash, job.env_hash)
-                report.graded.append(msg)
+                with interrupts.deferred():  # a submission is merged whole, or not at all
+                    writer.merge(msg, job.content_hash, job.env_hash)
+                    report.graded.append(msg)
                 progress.advance(f"{job.student}/{job.lesson}", failed=msg["status"] != "graded")
                 feed(w)
             progress.tick()
+    except KeyboardInterrupt:
+        # Ctrl-C: the notebooks in flight are dropped (never merged, so the next run grades them)
+        previous = _ignore_sigint()
+        try:
+            for w in workers:
+                w.kill()
+        finally:
+            _restore_sigint(previous)
+        raise
     finally:
+        interrupts.uninstall()
         progress.close()
         for w in workers:
             w.finish()
@@ -462,6 +624,7 @@ def format_autograde_report(report) -> str:
     lines = [
         f"{report.submissions} submissions: {graded} graded, {report.skipped} up to date, "
         f"{len(report.failures)} could not be graded"
+        + (f", {report.todo - graded - len(report.crashed)} not graded (interrupted)" if report.interrupted else "")
     ]
     if graded:
         rate = graded / report.seconds * 60 if report.seconds else 0.0

@@ -119,7 +119,12 @@ def write_course_config(course_root: Path | str) -> Path:
         "with open(_course_config) as _f:\n"
         "    exec(compile(_f.read(), _course_config, 'exec'),"
         " {'c': c, 'get_config': get_config, '__file__': _course_config})\n"
-        "c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))\n",
+        "c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))\n"
+        "# `nbgrader export` here writes the LMS CSV (grader.pipeline.export; --LmsExportPlugin.lms=moodle)\n"
+        "import sys\n"
+        f"if {str(REPO_ROOT)!r} not in sys.path:\n"
+        f"    sys.path.append({str(REPO_ROOT)!r})\n"
+        "c.ExportApp.plugin_class = 'grader.pipeline.export.LmsExportPlugin'\n",
         encoding="utf-8",
     )
     return path

@@ -1,21 +1,26 @@
 """``grader demo`` (``make demo``): grade a sample class end to end.
 
 Builds the sample class of ``grader.pipeline.sample_class`` from the solutions into a
-temporary folder, then runs the instructor pipeline on it exactly as an
-instructor would: collect, autograde (parallel, with progress), feedback,
-report.  Prints the gradebook, where the feedback and the plot are, and
-whether every student got the score the class definition says they must.
+folder it names first (``./grader-demo`` by default; ``--dir`` to choose, and
+``--clean`` to remove it at the end), then runs the instructor pipeline on it
+exactly as an instructor would: collect, autograde (parallel, with progress),
+feedback, report.  Prints the gradebook, where the feedback and the plot are,
+and whether every student got the score the class definition says they must.
+
+Run as root, grading is sandboxed, and that changes the machine (grading
+users, permissions on ``solutions/`` and ``.git``): the demo says what, before
+it starts (:func:`grader.pipeline.autograde.planned_machine_changes`).
 """
 from __future__ import annotations
 
+import shutil
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from .autograde import AutogradeReport, autograde, format_autograde_report
+from .autograde import AutogradeReport, autograde, default_jobs, format_autograde_report, planned_machine_changes
 from .collect import CollectReport, collect
 from .course import DEFAULT_SOLUTIONS, CourseError, find_lessons
 from .feedback import FeedbackReport, generate_feedback
@@ -56,6 +61,32 @@ class DemoResult:
         return out
 
 
+DEFAULT_DIR = "grader-demo"
+#: A file in a demo folder: a later demo may replace the folder, nothing else may be removed.
+MARKER = ".grader-demo"
+
+
+def prepare_folder(workdir: Path | str | None) -> Path:
+    """The demo's folder (``./grader-demo`` by default), empty; an earlier demo there is replaced.
+
+    A folder that exists, is not empty and is not an earlier demo raises ``CourseError``: the demo never
+    deletes what it did not write.
+    """
+    root = Path(workdir) if workdir else Path.cwd() / DEFAULT_DIR
+    root = root.resolve()
+    if root.exists():
+        if not root.is_dir():
+            raise CourseError(f"demo folder {root} is a file: choose another --dir")
+        if any(root.iterdir()):
+            if not (root / MARKER).is_file():
+                raise CourseError(f"demo folder {root} exists, is not empty and was not made by the demo: "
+                                  f"choose another --dir (or remove it)")
+            shutil.rmtree(root)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / MARKER).write_text("made by `python -m grader demo`; the next demo run replaces this folder\n")
+    return root
+
+
 def run_demo(
     workdir: Path | str | None = None,
     solutions_dir: Path | str = DEFAULT_SOLUTIONS,
@@ -64,20 +95,31 @@ def run_demo(
     every_lesson: bool = False,
     out: TextIO | None = None,
     progress_tty: bool | None = None,
+    clean: bool = False,
 ) -> DemoResult:
-    """Build the sample class in ``workdir`` (a new temporary folder by default) and grade it.
+    """Build the sample class in ``workdir`` (``./grader-demo`` by default) and grade it.
 
     ``every_lesson``: every student hands in every lesson (default: two each).
+    ``clean``: remove the folder at the end (the result's paths are then gone).
     """
     out = out if out is not None else sys.stdout
-    root = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="backprop-demo-"))
-    course = root / "course"
     say = lambda text="": print(text, file=out, flush=True)  # noqa: E731
 
     lessons = find_lessons(solutions_dir)
     if not lessons:
         raise CourseError(f"no lesson in {solutions_dir}: nothing to demo")
-    say(f"Sample class in {root}")
+    root = prepare_folder(workdir)
+    course = root / "course"
+    say(f"The demo writes everything to {root} "
+        + ("and removes it at the end (--clean)" if clean else "(delete it when done, or run with --clean)"))
+    changes = planned_machine_changes(course, solutions_dir, jobs or default_jobs())
+    if changes:
+        say("Running as root, grading is sandboxed (grader/SANDBOX.md), which changes this machine:")
+        for line in changes:
+            say(f"  - {line}")
+    else:
+        say("Not running as root: kernels run as you, without the sandbox; nothing outside the demo folder "
+            "changes (grade a real class as root, see grader/SANDBOX.md)")
     t0 = time.monotonic()
     register(course, solutions_dir)
     data = {
@@ -89,7 +131,7 @@ def run_demo(
     write_inbox(root / "inbox", plan, data)
     write_expected(root / "expected_scores.json", plan, data)
     result = DemoResult(root, course, expected)
-    say(f"  {students} students x {len(lessons)} lessons: {describe(plan)}")
+    say(f"  {class_summary(plan, students, len(lessons))}")
     say(f"  hand-ins (folders and LMS zips): {root / 'inbox'}   [{time.monotonic() - t0:.0f} s]")
 
     say("\n1/4 collect")
@@ -127,4 +169,18 @@ def run_demo(
     say(f"score plot:  {result.report.plot_path}")
     say(f"feedback:    {course / 'feedback'}" + (f"  (e.g. {example})" if example else ""))
     say(f"total time:  {time.monotonic() - t0:.0f} s")
+    if clean:
+        shutil.rmtree(root, ignore_errors=True)
+        say(f"removed {root} (--clean)")
+    else:
+        size = sum(p.stat().st_size for p in root.rglob("*") if p.is_file() and not p.is_symlink())
+        say(f"demo folder: {root} ({size / 1e6:.1f} MB; delete it when done)")
     return result
+
+
+def class_summary(plan: list, students: int, lessons: int) -> str:
+    """``24 students, 52 submissions of 6 lessons: 20 complete, ...; 4 not handed in``: the counts add up."""
+    handed_in = [p for p in plan if p.kind != "missing"]
+    missing = len(plan) - len(handed_in)
+    return (f"{students} students, {len(handed_in)} submissions of {lessons} lessons: {describe(handed_in)}"
+            + (f"; {missing} not handed in" if missing else ""))

@@ -167,6 +167,56 @@ def _clean(html_text: str) -> str:
                         protocols=["http", "https", "mailto"], strip=True)
 
 
+#: Long output lines wrap inside the page (a hint at the end of a long line stays visible).
+WRAP_CSS = """<style type="text/css">
+/* grader.pipeline.feedback: wrap long lines instead of running past the right edge */
+div.output_area pre, div.output_subarea pre, div.output_text pre, div.input_area pre, div.highlight pre {
+  white-space: pre-wrap;
+  overflow-wrap: anywhere;
+  word-break: break-word;
+}
+div.output_area, div.output_subarea { overflow-x: visible; max-width: 100%; }
+</style>
+"""
+_TOC_TEST = re.compile(r'<a href="#(?P<gid>[^"]+)">Test cell</a>')
+_HEADING_TEST = re.compile(r'Grade cell: <code>(?P<gid>[^<]+)</code>')
+
+
+def exercise_names(nb) -> dict[str, str]:
+    """``{grade cell id: the exercise it checks}``: the solution cell before each grade cell."""
+    out, exercise = {}, None
+    for cell in nb.cells:
+        meta = (cell.get("metadata") or {}).get("nbgrader") or {}
+        gid = meta.get("grade_id")
+        if meta.get("solution") and gid:
+            exercise = gid
+        elif meta.get("grade") and gid:
+            out[gid] = exercise or gid
+    return out
+
+
+def polish_html(page: str, nb) -> str:
+    """nbgrader's feedback page with wrapping lines and each check named by its exercise.
+
+    nbgrader's template lists every grade cell as "Test cell" and lets
+    ``<pre>`` output run off the page; here the contents list and each grade
+    cell's heading say "exercise <name>: checks <grade id>", and long lines wrap.
+    """
+    import html as html_mod
+
+    names = exercise_names(nb)
+
+    def label(gid: str) -> str:
+        gid = html_mod.unescape(gid)
+        exercise = names.get(gid, gid)
+        return (f"Exercise <b>{html_mod.escape(exercise)}</b>: checks "
+                f"<code>{html_mod.escape(gid)}</code>")
+
+    page = _TOC_TEST.sub(lambda m: f'<a href="#{m.group("gid")}">{label(m.group("gid"))}</a>', page)
+    page = _HEADING_TEST.sub(lambda m: label(m.group("gid")), page)
+    return page.replace("</head>", WRAP_CSS + "</head>", 1)
+
+
 @dataclass
 class FeedbackReport:
     """What ``feedback`` wrote."""
@@ -205,6 +255,13 @@ def _render(root: Path, items: list[tuple[str, str]]) -> tuple[list[tuple[str, s
                 converter.start()
             except Exception:  # NbGraderException or a rendering bug: one file, not the run
                 failed.append((student, lesson, summarize_errors(capture.records)))
+                continue
+            page = root / "feedback" / student / lesson / f"{lesson}.html"
+            try:
+                graded = nbformat.read(str(root / "autograded" / student / lesson / f"{lesson}.ipynb"), as_version=4)
+                page.write_text(polish_html(page.read_text(encoding="utf-8"), graded), encoding="utf-8")
+            except (OSError, ValueError) as exc:  # nbgrader's page stays as it is
+                failed.append((student, lesson, f"written, but not polished: {type(exc).__name__}: {exc}"))
                 continue
             done.append((student, lesson))
     finally:

@@ -30,6 +30,8 @@ preprocessors and the worker add to it.
 """
 from __future__ import annotations
 
+import re
+
 CODES = (
     "kernel-died", "notebook-timeout", "cell-timeout", "repaired", "renamed",
     "unreadable", "too-large", "missing", "output-truncated", "stderr", "tampering",
@@ -84,3 +86,53 @@ def markdown(lines) -> str:
     """The notes as the markdown cell shown at the top of a graded notebook."""
     body = "\n".join(f"- {line}" for line in lines)
     return f"{HEADING}\n\n{body}\n"
+
+
+#: "cell 43" in a note: the index of a cell of the graded notebook.
+_CELL_INDEX = re.compile(r"\bcell (\d+)\b")
+
+
+def describe_cell(nb, index: int) -> str:
+    """Cell ``index`` of ``nb`` named as a student knows it: by exercise, not by position.
+
+    A solution cell is ``exercise <grade_id>``; a grade cell is ``the checks
+    <grade_id> of exercise <the solution cell before it>``; any other cell is
+    named by the exercise before it.
+    """
+    cells = nb.cells if hasattr(nb, "cells") else nb["cells"]
+    if not 0 <= index < len(cells):
+        return f"cell {index}"
+
+    def meta(cell) -> dict:
+        return (cell.get("metadata") or {}).get("nbgrader") or {}
+
+    def exercise_before(k: int) -> str | None:
+        for cell in reversed(cells[:k]):
+            m = meta(cell)
+            if m.get("solution") and m.get("grade_id"):
+                return m["grade_id"]
+        return None
+
+    m = meta(cells[index])
+    gid = m.get("grade_id")
+    if gid and m.get("solution"):
+        return f"exercise {gid}"
+    if gid and m.get("grade"):
+        exercise = exercise_before(index)
+        return f"the checks {gid}" + (f" of exercise {exercise}" if exercise else "")
+    exercise = exercise_before(index)
+    where = f"after exercise {exercise}" if exercise else "before the first exercise"
+    return f"a code cell {where}, cell {index}"
+
+
+def name_cells(lines, nb) -> list[str]:
+    """``lines`` (notes) with every ``cell N`` replaced by :func:`describe_cell` of the graded notebook."""
+    out = []
+    for line in lines:
+        out.append(_CELL_INDEX.sub(lambda m: describe_cell(nb, int(m.group(1))), str(line)))
+    return out
+
+
+def mentions_cell(line: str) -> bool:
+    """Whether a note names a cell by its index."""
+    return bool(_CELL_INDEX.search(str(line)))

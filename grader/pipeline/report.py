@@ -14,10 +14,11 @@ from pathlib import Path
 
 import nbformat
 
+from .course import CourseError, find_lessons, sha256_tree
 from .gradebook import read_grades
 from .merge import read_state
 from .outputs import cell_text
-from .register import gradebook_path
+from .register import environment_hash, gradebook_path
 from .submissions import grade_id
 
 #: A failed case line printed by ``grader.checks.Cases.score``.
@@ -36,6 +37,9 @@ class Report:
     failing_cells: list[tuple[str, str, int]] = field(default_factory=list)  # lesson, grade id, count
     failing_cases: list[tuple[str, str, int]] = field(default_factory=list)  # lesson, case label, count
     notes: dict[tuple[str, str], list[str]] = field(default_factory=dict)  # what happened while grading
+    #: submissions whose grade is not their current one: "ungraded" (never graded, or a regrade was
+    #: interrupted) or "stale" (the submission, the lesson or the grader changed since it was graded)
+    pending: dict[tuple[str, str], str] = field(default_factory=dict)
     csv_path: Path | None = None
     notes_path: Path | None = None
     plot_path: Path | None = None
@@ -58,8 +62,13 @@ def _lesson_max(grades: dict) -> dict[str, float]:
 def build_report(course_root: Path | str) -> Report:
     """Collect the class's grades from the course directory."""
     root = Path(course_root).resolve()
+    if not root.is_dir():
+        raise CourseError(f"no course folder at {root}: check --course (default: $GRADER_COURSE, else course/ in the checkout)")
     db = gradebook_path(root)
-    grades = read_grades(db)
+    grades = read_grades(db) if db.is_file() else {}
+    if not grades:
+        raise CourseError(f"nothing graded yet in {root}: run `python -m grader autograde --course {course_root}` "
+                          f"first (after `python -m grader collect PATH --course {course_root}`)")
     state = read_state(db)
     from nbgrader.api import Gradebook
 
@@ -93,7 +102,10 @@ def build_report(course_root: Path | str) -> Report:
                         m = _FAILED_CASE.match(line)
                         if m:
                             case_fails[(lesson, f"{grade_id(cell)}: {m.group(1)}")] += 1
+    pending = _pending(root, state)
+    students = sorted(set(students) | {student for student, _ in pending})
     return Report(
+        pending=pending,
         lessons=lessons,
         students=students,
         max_scores=max_scores,
@@ -103,6 +115,36 @@ def build_report(course_root: Path | str) -> Report:
         failing_cases=[(l, g, n) for (l, g), n in case_fails.most_common()],
         notes={key: list(row.notes) for key, row in state.items() if row.notes and key in grades},
     )
+
+
+def _pending(root: Path, state: dict) -> dict[tuple[str, str], str]:
+    """Submissions of ``submitted/`` whose recorded grading is missing or out of date (see ``Report.pending``)."""
+    from .autograde import find_submissions
+
+    lessons = {lesson.name: lesson for lesson in find_lessons(root / "solutions")}
+    env = {name: environment_hash(lesson) for name, lesson in lessons.items()}
+    found, _ = find_submissions(root, set(lessons))
+    out = {}
+    for student, lesson in found:
+        row = state.get((student, lesson))
+        if row is None:
+            out[(student, lesson)] = "ungraded"
+        elif (row.env_hash != env[lesson]
+              or row.content_hash != sha256_tree(root / "submitted" / student / lesson)):
+            out[(student, lesson)] = "stale"
+    return out
+
+
+def incomplete_warning(report: Report, course: Path | str) -> str | None:
+    """One line when some grades are missing or out of date (None when grading is complete)."""
+    if not report.pending:
+        return None
+    ungraded = sum(1 for v in report.pending.values() if v == "ungraded")
+    stale = len(report.pending) - ungraded
+    parts = ([f"{ungraded} submissions are not graded"] if ungraded else []) + (
+        [f"{stale} changed (or their lesson or the grader changed) since they were graded"] if stale else [])
+    return (f"WARNING: grading is incomplete: {' and '.join(parts)} (marked ? above, status in grades.csv); "
+            f"their scores are missing or old: run `python -m grader autograde --course {course}` to finish")
 
 
 def _fmt(x: float) -> str:
@@ -117,7 +159,9 @@ def table(report: Report) -> str:
         row = [student]
         for lesson in report.lessons:
             key = (student, lesson)
-            if key not in report.scores:
+            if key in report.pending:
+                row.append(f"{_fmt(report.scores[key])}?" if key in report.scores else "?")
+            elif key not in report.scores:
                 row.append("-")
             elif report.status.get(key) == "error":
                 row.append(f"{_fmt(report.scores[key])}!")
@@ -141,12 +185,17 @@ def table(report: Report) -> str:
 
     rule = "  ".join("-" * w for w in widths)
     out = [line(head), rule, *(line(r) for r in rows), rule, line(means), line(maxes)]
-    out.append("(- = not submitted, ! = could not be graded, * = see notes.csv)")
+    out.append("(- = not submitted, ! = could not be graded, * = see notes.csv, ? = not graded or graded before "
+               "the last change)")
     return "\n".join(out)
 
 
 def write_csv(report: Report, path: Path) -> Path:
-    """``student, lesson, score, max, status`` for every student and lesson."""
+    """``student, lesson, score, max, status`` for every student and lesson.
+
+    ``status``: graded, error (could not be graded), missing (not submitted),
+    ungraded or stale (see ``Report.pending``).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
@@ -159,23 +208,26 @@ def write_csv(report: Report, path: Path) -> Path:
                     student, lesson,
                     _fmt(score) if score is not None else "0",
                     _fmt(report.max_scores[lesson]),
-                    report.status.get(key, "missing"),
+                    report.pending.get(key) or report.status.get(key, "missing"),
                 ])
     return path
 
 
-def plot(report: Report, path: Path) -> Path:
-    """A PNG with one score histogram per lesson."""
+def score_figure(report: Report):
+    """One score histogram per lesson that has submissions, counts on integer ticks (a matplotlib Figure)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
-    n = max(1, len(report.lessons))
+    shown = [lesson for lesson in report.lessons
+             if any((s, lesson) in report.scores for s in report.students)]
+    n = max(1, len(shown))
     cols = min(3, n)
     rows = (n + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
-    for ax, lesson in zip(axes.flat, report.lessons):
+    for ax, lesson in zip(axes.flat, shown):
         top = report.max_scores[lesson]
         vals = [report.scores[(s, lesson)] for s in report.students if (s, lesson) in report.scores]
         bins = [x - 0.5 for x in range(int(top) + 2)] if top <= 20 else 10
@@ -184,10 +236,21 @@ def plot(report: Report, path: Path) -> Path:
         ax.set_xlabel(f"score (points of {_fmt(top)})")
         ax.set_ylabel("submissions")
         ax.set_xlim(-0.5, top + 0.5)
-    for ax in list(axes.flat)[len(report.lessons):]:
-        ax.axis("off")
-    fig.suptitle("Score distribution per lesson")
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    for ax in list(axes.flat)[len(shown):]:
+        ax.remove()
+    skipped = len(report.lessons) - len(shown)
+    fig.suptitle("Score distribution per lesson"
+                 + (f" ({skipped} lessons without submissions not shown)" if skipped else ""))
     fig.tight_layout()
+    return fig
+
+
+def plot(report: Report, path: Path) -> Path:
+    """:func:`score_figure` as a PNG."""
+    import matplotlib.pyplot as plt
+
+    fig = score_figure(report)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -299,7 +299,7 @@ class Worker:
             except Exception as exc:
                 if status == "graded":
                     status, error = "error", f"no grades saved: {type(exc).__name__}: {exc}"
-        lines = notes.current.as_list()
+        lines = self._named(student, lesson, notes.current.as_list())
         if lines and status == "graded":
             self._show_notes(student, lesson, lines)
         shutil.rmtree(self.stage_root / student, ignore_errors=True)
@@ -338,6 +338,19 @@ class Worker:
                 for nb in assignment.notebooks
             }
         return {"timestamp": stamp.isoformat() if stamp else None, "notebooks": notebooks}
+
+    def _named(self, student: str, lesson: str, lines: list[str]) -> list[str]:
+        """Notes that say "cell 43" name the exercise instead (read from the graded notebook)."""
+        import nbformat
+
+        path = self._autograded(student, lesson)
+        if not any(notes.mentions_cell(line) for line in lines) or not path.exists():
+            return lines
+        try:
+            nb = nbformat.read(str(path), as_version=4)
+        except Exception:
+            return lines
+        return notes.name_cells(lines, nb)
 
     def _show_notes(self, student: str, lesson: str, lines: list[str]) -> None:
         """Put the notes first in the graded notebook, where the feedback shows them."""
@@ -383,6 +396,9 @@ def _die_with_parent() -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run a worker: jobs on stdin, results on stdout."""
     _die_with_parent()
+    # Ctrl-C at the terminal reaches the whole process group: the parent decides (it kills us). A Python
+    # handler, not SIG_IGN, so that nothing this worker starts inherits an ignored SIGINT.
+    signal.signal(signal.SIGINT, lambda _signum, _frame: None)
     sys.modules.setdefault("rfc3987_syntax", None)  # see grader.pipeline.cli.main
     parser = argparse.ArgumentParser(prog="python -m grader.pipeline.worker")
     parser.add_argument("--course", required=True)
