@@ -109,6 +109,9 @@ def check_names(source: str) -> set[str]:
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
                 and isinstance(node.func.value, ast.Name) and node.func.value.id in modules:
             names |= _student_names_of(modules[node.func.value.id], node.func.attr)
+            # a name given to the factory as a string, e.g. quiz.choice("answer_skip", ...)
+            names |= {a.value for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, str)
+                      and a.value.isidentifier()}
     return names
 
 
