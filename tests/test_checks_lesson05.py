@@ -227,6 +227,9 @@ def test_the_hunt_answer_is_what_central_differences_say():
     for seed in range(5):
         X, W, b, V, c, G = hunt.glu_problem(B=5, d_in=3, d_out=4, seed=seed)
         args = {"X": X, "W": W, "b": b, "V": V, "c": c}
+        from grader.checks.lesson05 import _glu_forward
+
+        assert np.allclose(hunt.glu_forward(X, W, b, V, c), _glu_forward(X, W, b, V, c), rtol=1e-14, atol=0)
         buggy = hunt.glu_backward_buggy(X, W, b, V, c, G)
         wrong = set()
         for key in args:
