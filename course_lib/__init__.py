@@ -3,6 +3,7 @@
 One module per idea: ``scalar`` (a scalar autograd graph), ``functional``
 (activations, softmax), ``mlp`` (the general case with lists of weights),
 ``modules`` (layers with forward/backward), ``losses``, ``init``, ``optim``,
-``train``, ``gradcheck``, ``data``, ``plots`` and ``bugs`` (planted bugs).
+``train``, ``gradcheck``, ``data``, ``plots``, ``bugs`` (planted bugs) and ``hunt`` (a gated
+layer whose backward pass has bugs the course has not shown, for lesson 05's hunt).
 """
 __version__ = "0.1.0"

@@ -21,7 +21,8 @@ from grader.sandbox.checker import grade_sources, namespace_from_notebook, run_g
 
 LESSON = Path(__file__).resolve().parents[1] / "solutions" / "05_gradient_check"
 NOTEBOOK = LESSON / "05_gradient_check.ipynb"
-EXERCISES = ["numerical_gradient", "relative_error", "gradient_check", "directional_check", "find_bugs"]
+EXERCISES = ["numerical_gradient", "relative_error", "gradient_check", "directional_check", "find_bugs", "glu_backward"]
+QUIZZES = ["answer_glu_bugs"]
 
 #: a hint the report must show for each bug of bugs.json (the old grade cells gave these)
 BUG_HINTS = {
@@ -30,6 +31,8 @@ BUG_HINTS = {
     "gradient_check": "zero the gradients first",
     "directional_check": "a relative error of 1/3 means one side is twice the other",
     "find_bugs": "let loss_fn re-run the forward pass",
+    "glu_backward": "the gate's path is missing",
+    "answer_glu_bugs": "the answer is 'b'. X feeds both paths",
 }
 
 #: wrong answers not in bugs.json: exercise -> (find, replace)
@@ -40,6 +43,7 @@ OTHER_BUGS = {
     "gradient_check": ("16 * U * abs(loss_value)", "0 * U * abs(loss_value)"),  # no noise term
     "directional_check": ("            p[...] = saved\n            numeric", "            numeric"),  # not restored
     "find_bugs": ("    model.zero_grad()\n    loss_value", "    loss_value"),  # stale gradients kept
+    "glu_backward": ('"b": grad_A.sum(axis=0)', '"b": grad_output.sum(axis=0)'),  # the gate left out of grad_b
 }
 
 
@@ -90,11 +94,12 @@ def patched(ns: dict, solution_cells: dict, exercise: str, find: str, replace: s
 
 
 def test_grade_cells_use_the_lesson05_checks(sources):
-    assert set(sources) == {f"test_{e}" for e in EXERCISES}
-    for source in sources.values():
+    assert set(sources) == {f"test_{e}" for e in EXERCISES + QUIZZES}
+    for gid, source in sources.items():
         lines = source.strip().splitlines()
-        assert lines[0].startswith('"""Check that')
-        assert "from grader.checks import lesson05" in source
+        assert lines[0].startswith('"""Check th')
+        module = "quiz" if gid.removeprefix("test_") in QUIZZES else "lesson05"
+        assert f"from grader.checks import {module}" in source
         assert lines[-1] == "cases.score()"
         assert "### BEGIN HIDDEN TESTS" in source and "### END HIDDEN TESTS" in source
 
@@ -119,9 +124,11 @@ def test_blank_scores_zero(sources, namespace):
         def blank(*args, **kwargs):
             raise NotImplementedError()
         ns[name] = blank
-    for value, text in grade(sources, ns).values():
+    for name in QUIZZES:
+        ns.pop(name)  # the released answer cell raises NotImplementedError before setting it
+    for gid, (value, text) in grade(sources, ns).items():
         assert value == 0, text
-        assert "not implemented yet" in text
+        assert ("is not defined" if gid.removeprefix("test_") in QUIZZES else "not implemented yet") in text
 
 
 def test_no_reference_of_this_lesson_enters_the_student_process(sources, namespace, monkeypatch):
@@ -168,6 +175,68 @@ def test_another_wrong_answer_loses_points(exercise, sources, points, namespace,
     gid = f"test_{exercise}"
     value, text = grade({gid: sources[gid]}, ns)[gid]
     assert value < points[gid], text
+
+
+def test_glu_backward_names_the_forgotten_gate_in_grad_b(sources, points, namespace, solution_cells):
+    ns = patched(namespace, solution_cells, "glu_backward", *OTHER_BUGS["glu_backward"])
+    value, text = _one(sources, ns, "glu_backward")
+    assert value == 0, text
+    assert "glu_backward grad b" in text and "the gate is missing from grad_b" in text, text
+
+
+@pytest.mark.parametrize("form, message", [
+    (lambda grads: tuple(grads.values()), "expected a dict"),
+    (lambda grads: {"X": grads["X"]}, "has no key 'W'"),
+], ids=["a tuple", "a missing key"])
+def test_glu_backward_wrong_forms_lose_all_points_and_say_why(sources, namespace, form, message):
+    original = namespace["glu_backward"]
+    ns = dict(namespace, glu_backward=lambda *args: form(original(*args)))
+    value, text = _one(sources, ns, "glu_backward")
+    assert value == 0, text
+    assert message in text, text
+
+
+def test_glu_backward_without_the_sigmoid_slope_is_told_so(sources, namespace, solution_cells):
+    ns = patched(namespace, solution_cells, "glu_backward", "grad_gate = grad_output * A * S * (1 - S)",
+                 "grad_gate = grad_output * A")
+    value, text = _one(sources, ns, "glu_backward")
+    assert value == 0, text
+    assert "sigmoid' is missing from grad_V" in text, text
+
+
+def test_glu_backward_accepts_a_dict_subclass_and_float32(sources, points, namespace):
+    import collections
+
+    import numpy as np
+
+    original = namespace["glu_backward"]
+    for wrap in (collections.OrderedDict, lambda d: {k: np.float32(v) for k, v in d.items()}):
+        ns = dict(namespace)
+        ns["glu_backward"] = lambda *args, _w=wrap: _w(original(*args))
+        value, text = _one(sources, ns, "glu_backward")
+        assert value == points["test_glu_backward"], text
+
+
+def test_the_hunt_answer_is_what_central_differences_say():
+    """The quiz's right answer (b: X and b) is exactly the set of gradients of glu_backward_buggy that fail a check."""
+    import numpy as np
+
+    from course_lib import hunt
+    from course_lib.gradcheck import numerical_gradient, relative_error
+
+    for seed in range(5):
+        X, W, b, V, c, G = hunt.glu_problem(B=5, d_in=3, d_out=4, seed=seed)
+        args = {"X": X, "W": W, "b": b, "V": V, "c": c}
+        from grader.checks.lesson05 import _glu_forward
+
+        assert np.allclose(hunt.glu_forward(X, W, b, V, c), _glu_forward(X, W, b, V, c), rtol=1e-14, atol=0)
+        buggy = hunt.glu_backward_buggy(X, W, b, V, c, G)
+        wrong = set()
+        for key in args:
+            f = lambda z, key=key: float(np.sum(hunt.glu_forward(**dict(args, **{key: z})) * G))
+            if relative_error(buggy[key], numerical_gradient(f, args[key].copy(), 1e-6)) > 1e-6:
+                wrong.add(key)
+        assert wrong == {"X", "b"}, (seed, wrong)
 
 
 def test_a_set_a_list_or_a_tuple_of_names_is_accepted(sources, points, namespace):

@@ -31,7 +31,8 @@ BUGS = json.loads((LESSON / "bugs.json").read_text())
 #: The hint each planted bug must produce (the old grade cells had one for every bug).
 BUG_HINTS = {
     "layer_grad_norms": "names ending in 'b' are biases",
-    "first_last_ratio": "the ratio is inverted",
+    "residual_backward": "the identity path of the skip connection is missing",
+    "answer_skip": "the answer is 'b'. dY/dX = I + J",
     "initialisations": "the variance came out as the square of the",
     "saturated_fraction": "the derivative was taken at the output",
 }
@@ -40,7 +41,9 @@ BUG_HINTS = {
 OTHER_WRONG = [
     ("layer_grad_norms", "    model.zero_grad()                                  # forget", "    pass  # forget",
      "the stale gradients were not cleared"),
-    ("first_last_ratio", "first = float(np.linalg.norm(weight_grads[0]))", "first = float(np.linalg.norm(weight_grads[1]))", ""),
+    ("residual_backward", "delta = grad_output * (1 - np.tanh(Z) ** 2)", "delta = grad_output * (1 - np.tanh(np.tanh(Z)) ** 2)",
+     "tanh' was taken at the output"),
+    ("residual_backward", "grad_W = X.T @ delta", "grad_W = (X.T @ delta).T", ""),
     ("initialisations", "return normal_init(d_in, d_out, 2.0 / (d_in + d_out), rng)",
      "return normal_init(d_in, d_out, 1.0 / (d_in + d_out), rng)", "the factor 2 is missing"),
     ("initialisations", "return rng.standard_normal((d_in, d_out)) * np.sqrt(variance)",
@@ -78,10 +81,11 @@ def _grade(ns: dict, grade_id: str, seed: int | None = 12345) -> tuple[float, st
 
 
 def test_grade_cells_are_ported():
-    assert set(SOURCES) == {"test_layer_grad_norms", "test_first_last_ratio", "test_initialisations", "test_saturated_fraction"}
-    for src in SOURCES.values():
+    assert set(SOURCES) == {"test_layer_grad_norms", "test_residual_backward", "test_answer_skip", "test_initialisations",
+                            "test_saturated_fraction"}
+    for gid, src in SOURCES.items():
         assert src.rstrip().splitlines()[-1] == "cases.score()"
-        assert "from grader.checks import lesson06" in src
+        assert f"from grader.checks import {'quiz' if gid == 'test_answer_skip' else 'lesson06'}" in src
         assert "### BEGIN HIDDEN TESTS" in src and "### END HIDDEN TESTS" in src
     for cell in NB["cells"]:
         if cell["cell_type"] == "code" and not cell["metadata"].get("nbgrader", {}).get("grade"):
@@ -101,11 +105,15 @@ def test_blank_lesson_scores_zero(solution_ns):
     for exercise, source in SOLUTIONS.items():
         stub = pattern.sub(lambda m: f"{m.group(1)}# YOUR CODE HERE\n{m.group(1)}raise NotImplementedError()\n", source)
         assert "BEGIN SOLUTION" not in stub
-        exec(compile(stub, f"<cell {exercise}>", "exec"), blank)  # noqa: S102 - the notebook's own cell
+        blank.pop(exercise, None)
+        try:
+            exec(compile(stub, f"<cell {exercise}>", "exec"), blank)  # noqa: S102 - the notebook's own cell
+        except NotImplementedError:
+            assert exercise == "answer_skip"  # an answer cell raises at once
     for gid in SOURCES:
         score, text = _grade(blank, gid)
         assert score == 0.0, text
-        assert "not implemented yet" in text
+        assert ("answer_skip is not defined" if gid == "test_answer_skip" else "not implemented yet") in text
 
 
 @pytest.mark.parametrize("bug", BUGS, ids=[b["exercise"] for b in BUGS])
@@ -163,9 +171,38 @@ def test_saturated_fraction_zero_is_a_fraction_not_an_error(solution_ns):
 
 
 def test_float32_results_are_judged_at_float32_precision(solution_ns):
-    ns = _patched(solution_ns, "first_last_ratio", "return first / last", "return np.float32(first) / np.float32(last)")
-    score, text = _grade(ns, "test_first_last_ratio")
-    assert score == POINTS["test_first_last_ratio"], text
+    ns = _patched(solution_ns, "residual_backward", "return grad_X, grad_W, grad_b",
+                  "return grad_X.astype(np.float32), grad_W.astype(np.float32), grad_b.astype(np.float32)")
+    score, text = _grade(ns, "test_residual_backward")
+    assert score == POINTS["test_residual_backward"], text
     ns = _patched(solution_ns, "saturated_fraction", "return saturated / total", "return np.float32(saturated / total)")
     score, text = _grade(ns, "test_saturated_fraction")
     assert score == POINTS["test_saturated_fraction"], text
+
+
+@pytest.mark.parametrize("form, message", [
+    (lambda grads: list(grads), None),                       # a list is as good as a tuple
+    (lambda grads: grads[:2], "expected a tuple (grad_X, grad_W, grad_b), got tuple of length 2"),
+    (lambda grads: {"X": grads[0]}, "expected a tuple (grad_X, grad_W, grad_b), got dict"),
+    (lambda grads: (grads[0] - 0 * grads[0], grads[1].T, grads[2]), "the result is transposed"),
+], ids=["a list", "two arrays", "a dict", "grad_W transposed"])
+def test_residual_backward_forms(solution_ns, form, message):
+    original = solution_ns["residual_backward"]
+    ns = dict(solution_ns, residual_backward=lambda *args: form(original(*args)))
+    score, text = _grade(ns, "test_residual_backward")
+    if message is None:
+        assert score == POINTS["test_residual_backward"], text
+    else:
+        assert score < POINTS["test_residual_backward"] and message in text, text
+
+
+def test_residual_backward_without_the_branch_is_told_so(solution_ns):
+    ns = _patched(solution_ns, "residual_backward", "grad_X = grad_output + delta @ W.T", "grad_X = grad_output + 0 * delta")
+    score, text = _grade(ns, "test_residual_backward")
+    assert score == 0.0 and "only the identity path" in text, text
+
+
+@pytest.mark.parametrize("answer", ["a", "c", "d"])
+def test_a_wrong_answer_on_the_skip_explains_the_identity_term(solution_ns, answer):
+    score, text = _grade(dict(solution_ns, answer_skip=answer), "test_answer_skip")
+    assert score == 0.0 and "the I term passes grad_output to X unchanged" in text, text

@@ -41,6 +41,9 @@ What the checks accept:
   it is given against this module's central differences, provided ``loss_fn()``
   re-runs the forward pass on the perturbed parameters; it must return a
   collection of names equal to the set of broken parameters.
+* ``glu_backward(X, W, b, V, c, grad_output)`` gets float64 arrays (copies) and must return a
+  dict with the keys "X", "W", "b", "V", "c": the gradients of ``sum(Y * grad_output)`` for
+  ``Y = (X W + b) * sigmoid(X V + c)``, each within 1e-6 of central differences.
 """
 from __future__ import annotations
 
@@ -59,6 +62,7 @@ from . import (
     StudentError,
     array_equal,
     assert_close,
+    assert_gradient,
     assert_true,
     norm,
     random_array,
@@ -69,9 +73,10 @@ from . import (
     to_float64,
     to_names,
 )
+from . import numeric_vjp as _numeric_vjp
 from . import numerical_gradient as _central_differences
 
-__all__ = ["directional_check", "find_bugs", "gradient_check", "numerical_gradient", "relative_error"]
+__all__ = ["directional_check", "find_bugs", "glu_backward", "gradient_check", "numerical_gradient", "relative_error"]
 
 U = 2.0 ** -53  # unit round-off of float64
 
@@ -569,3 +574,77 @@ def find_bugs(points: float) -> Cases:
                     f"{sorted(expected)}, got {sorted(found)}")
 
     return Cases("find_bugs", points, check)
+
+
+# ------------------------------------------------------------------ exercise 7 (the derivation)
+_GLU_NAMES = ("X", "W", "b", "V", "c")
+
+
+def _glu_forward(X: np.ndarray, W: np.ndarray, b: np.ndarray, V: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """Y = (X W + b) * sigmoid(X V + c), as in course_lib.hunt (written here: the check trusts no student-side code)."""
+    return (X @ W + b) / (1 + np.exp(-(X @ V + c)))   # (B, d_in) @ (d_in, d_out) -> (B, d_out)
+
+
+def glu_backward(points: float) -> Cases:
+    """``glu_backward(X, W, b, V, c, grad_output)`` of the gated layer Y = (X W + b) * sigmoid(X V + c).
+
+    Each of the five gradients is compared (norm-wise relative error <= 1e-6) with float64 central differences
+    of ``sum(Y * grad_output)``. ``cases.add(label, B=4, d_in=3, d_out=2, gate_scale=1.0)``; ``gate_scale``
+    multiplies V (large: a saturated gate).
+
+    Accepts: a dict (a dict subclass is read key by key) with the keys "X", "W", "b", "V", "c" (others ignored),
+    each an array-like of that argument's shape, any float dtype (judged at its precision), computed any way;
+    the arguments may be modified.
+    """
+    S = student()
+
+    def check(label: str, B: int = 4, d_in: int = 3, d_out: int = 2, gate_scale: float = 1.0) -> None:
+        gen = rng(label)
+        X = gen.normal(size=(B, d_in))
+        W = gen.normal(size=(d_in, d_out)) / np.sqrt(d_in)
+        V = gate_scale * gen.normal(size=(d_in, d_out)) / np.sqrt(d_in)
+        b, c = 0.5 * gen.normal(size=d_out), 0.5 * gen.normal(size=d_out)
+        G = gen.normal(size=(B, d_out))                   # dL/dY, random: an all-ones one hides transposes
+        args = {"X": X, "W": W, "b": b, "V": V, "c": c}
+
+        def moved(name: str):
+            return lambda z: _glu_forward(**dict(args, **{name: z}))
+
+        numeric = {name: _numeric_vjp(moved(name), args[name], G) for name in _GLU_NAMES}
+        got = S.call("glu_backward", X.copy(), W.copy(), b.copy(), V.copy(), c.copy(), G.copy())
+        got = _glu_mapping(S, got)
+        lin = X @ W + b
+        gate = 1 / (1 + np.exp(-(X @ V + c)))
+        into_gate = G * lin * gate * (1 - gate)
+        candidates = {
+            "X": {"the gate's path is missing: X feeds both X W + b and the gate X V + c, so dL/dX is the SUM of "
+                  "the two paths' contributions": (G * gate) @ W.T,
+                  "the linear path is missing: X feeds both X W + b and the gate X V + c; add both paths":
+                      into_gate @ V.T},
+            "b": {"the gate is missing from grad_b: b enters Y through (X W + b) * gate, so each term is "
+                  "grad_output * gate (product rule)": G.sum(axis=0)},
+            "W": {"the gate is missing from grad_W: multiply grad_output by the gate first (product rule)": X.T @ G},
+            "V": {"sigmoid' is missing from grad_V: d gate / d(X V + c) = gate * (1 - gate)": X.T @ (G * lin)},
+            "c": {"sigmoid' is missing from grad_c: d gate / d(X V + c) = gate * (1 - gate)": (G * lin).sum(axis=0)},
+        }
+        for name in ("W", "b", "V", "c", "X"):            # the parameters first: grad_X reuses their deltas
+            assert_true(name in got, f"glu_backward: the dict has no key {name!r} (expected the keys "
+                                     f"{', '.join(repr(k) for k in _GLU_NAMES)})")
+            assert_gradient(f"glu_backward grad {name}, X of shape {X.shape}", got[name], numeric[name],
+                            threshold=1e-6, batch_size=B, candidates=candidates[name])
+
+    return Cases("glu_backward", points, check)
+
+
+def _glu_mapping(S, got: object) -> dict:
+    """The student's dict of gradients (a dict subclass comes back as a handle and is read key by key)."""
+    if type(got) is dict:
+        return got
+    if isinstance(got, Handle) and got.type_name.lower().endswith("dict"):
+        try:
+            return {name: S.lib("operator.getitem").call(got, name) for name in _GLU_NAMES}
+        except StudentError:
+            pass
+    type_name = got.type_name if isinstance(got, Handle) else type(got).__name__
+    assert_true(False, f"glu_backward: expected a dict {{'X': grad_X, 'W': grad_W, ...}}, got {type_name}")
+    return {}

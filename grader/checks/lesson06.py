@@ -2,8 +2,7 @@
 
 Every check reaches the student's code only through :func:`grader.checks.student`:
 
-* ``layer_grad_norms(model, loss, X, y)`` and ``first_last_ratio(model, loss, X, y)``
-  receive a ``course_lib`` ``Sequential`` (possibly nested) of ``Linear`` and
+* ``layer_grad_norms(model, loss, X, y)`` receives a ``course_lib`` ``Sequential`` (possibly nested) of ``Linear`` and
   activation modules and a ``course_lib`` loss module, both built in the
   student's process with ``S.lib("course_lib.modules....").call(...)``, with
   the weights of an identical ``course_lib`` twin built here and stale
@@ -11,8 +10,11 @@ Every check reaches the student's code only through :func:`grader.checks.student
   those recorded by ``course_lib.train.fit`` for the twin (one step with a
   learning rate too small to move anything).
   ``layer_grad_norms`` must return a dict (a dict subclass is read through its
-  keys and items) mapping every dotted weight name to a number;
-  ``first_last_ratio`` one number.
+  keys and items) mapping every dotted weight name to a number.
+* ``residual_backward(X, W, b, grad_output)`` receives float64 arrays (copies) and
+  must return ``(grad_X, grad_W, grad_b)`` of the block ``Y = X + tanh(X W + b)``,
+  each within 1e-6 (norm-wise relative error) of central differences of
+  ``sum(Y * grad_output)``.
 * ``normal_init(d_in, d_out, variance, rng)``, ``lecun_init``, ``xavier_init``,
   ``he_init`` ``(d_in, d_out, rng)`` receive a numpy Generator created in the
   student's process by ``numpy.random.default_rng(seed)``, the seed drawn from
@@ -38,9 +40,21 @@ from course_lib.mlp import mlp_forward
 from course_lib.train import fit
 from grader.protocol import Handle, StudentError
 
-from . import LOW_PRECISION_EPS, Cases, assert_close, assert_true, low_precision, rng, student, to_float64, to_names
+from . import (
+    LOW_PRECISION_EPS,
+    Cases,
+    assert_close,
+    assert_gradient,
+    assert_true,
+    low_precision,
+    numeric_vjp,
+    rng,
+    student,
+    to_float64,
+    to_names,
+)
 
-__all__ = ["first_last_ratio", "initialisations", "layer_grad_norms", "saturated_fraction"]
+__all__ = ["initialisations", "layer_grad_norms", "residual_backward", "saturated_fraction"]
 
 _ACT_CLASSES = {"relu": "ReLU", "tanh": "Tanh", "sigmoid": "Sigmoid", "identity": "Identity"}
 _LOSS_CLASSES = {"mse": "MSELoss", "softmax_ce": "SoftmaxCrossEntropy"}
@@ -201,23 +215,6 @@ def _read_mapping(S, got: object, what: str) -> dict:
     return {}
 
 
-def _assert_number(name: str, got: object, expected: float, rtol: float, candidates: dict) -> None:
-    """Compare one returned number with the reference; name the known bug its value matches."""
-    low = low_precision(got)  # a float32 result is judged at float32's precision
-    rtol = max(rtol, LOW_PRECISION_EPS * low) if low is not None else rtol
-    value = to_float64(got, name)
-    assert_true(value.shape == (), f"{name}: expected one number (a float), got an array of shape {value.shape}")
-    value = float(value)
-    error = abs(value - expected) / max(abs(value) + abs(expected), 1e-300)
-    if not error <= rtol:
-        hint = ""
-        for text, candidate in candidates.items():
-            if abs(value - candidate) <= 1e-9 * abs(candidate) + 1e-15:
-                hint = f" Hint: {text}."
-                break
-        assert_true(False, f"{name}: got {value:.8g}, expected {expected:.8g} (relative error {error:.2e} > {rtol:.0e}).{hint}")
-
-
 # ------------------------------------------------------------------ exercise 1
 def layer_grad_norms(points: float) -> Cases:
     """``layer_grad_norms(model, loss, X, y)`` against the norms course_lib's fit records, with stale gradients planted.
@@ -269,34 +266,68 @@ def layer_grad_norms(points: float) -> Cases:
 
 
 # ------------------------------------------------------------------ exercise 2
-def first_last_ratio(points: float) -> Cases:
-    """``first_last_ratio(model, loss, X, y)`` against ||grad_W first|| / ||grad_W last|| from course_lib's fit.
+def _residual_forward(X: np.ndarray, W: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The residual block Y = X + tanh(X W + b)."""
+    return X + np.tanh(X @ W + b)                        # (B, d) + tanh((B, d) @ (d, d) + (d,)) -> (B, d)
 
-    Case parameters as for :func:`layer_grad_norms`; every stale gradient of the student's copy is set to 1.
 
-    Accepts: one number (Python float, numpy scalar of any float dtype, judged at its precision, or a 0-d array),
-    however the two norms are found (names, positions, layer_grad_norms).
+def _three_arrays(S, got: object, what: str) -> list:
+    """The student's (grad_X, grad_W, grad_b) as a list of three values (a tuple or a list)."""
+    if isinstance(got, (tuple, list)) and len(got) == 3:
+        return list(got)
+    type_name = got.type_name if isinstance(got, Handle) else type(got).__name__
+    size = f" of length {len(got)}" if isinstance(got, (tuple, list)) else ""
+    assert_true(False, f"{what}: expected a tuple (grad_X, grad_W, grad_b), got {type_name}{size}")
+    return []
+
+
+def residual_backward(points: float) -> Cases:
+    """``residual_backward(X, W, b, grad_output)`` of the block Y = X + tanh(X W + b) against central differences.
+
+    Case parameters: ``B`` (batch), ``d`` (width: W is (d, d)), ``w_scale`` (standard deviation of W's entries
+    times sqrt(d); 1 is LeCun's, 4 saturates most tanh units), ``x_scale`` (of the inputs).
+
+    Accepts: a tuple or list (grad_X, grad_W, grad_b) of array-likes of the shapes of X, W and b (any float dtype,
+    judged at its precision), computed with any formula or loop; the arguments may be modified.
     """
     S = student()
 
-    def check(label: str, widths: list | None = None, act="tanh", init: str = "lecun", net: list | None = None,
-              loss: str = "mse", data: str = "normal", B: int | None = None, rows: list | None = None) -> None:
-        gen, spec = _network(label, widths, act, init, net)
-        d_in, d_out = _dims(spec)
-        X, y = _data(gen, data, d_in, d_out, B, loss, rows)
-        ref_norms, _ = _reference(spec, loss, X, y)
-        w = [k for k in ref_norms if k.split(".")[-1] == "W"]
-        b = [k for k in ref_norms if k.split(".")[-1] == "b"]
-        expected = ref_norms[w[0]] / ref_norms[w[-1]]
-        model, linears = _remote(S, spec)
-        _plant_gradients(linears, lambda name, shape: np.ones(shape))   # stale gradients of an earlier step
-        got = S.call("first_last_ratio", model, S.lib("course_lib.losses." + _LOSS_CLASSES[loss]).call(), X, y)
-        candidates = {"the ratio is inverted: it should be first / last, not last / first": 1.0 / expected}
-        if b:
-            candidates["this is the ratio of the bias gradients grad_b, not of grad_W"] = ref_norms[b[0]] / ref_norms[b[-1]]
-        _assert_number(f"first_last_ratio = ||grad_W {w[0]}|| / ||grad_W {w[-1]}||", got, expected, 1e-7, candidates)
+    def check(label: str, B: int, d: int, w_scale: float = 1.0, x_scale: float = 1.0) -> None:
+        gen = rng(label)
+        X = x_scale * gen.normal(size=(B, d))
+        W = w_scale / np.sqrt(d) * gen.normal(size=(d, d))
+        b = 0.5 * gen.normal(size=d)
+        G = gen.normal(size=(B, d))                        # dL/dY, a random (not all-ones) upstream gradient
+        numeric = {
+            "grad_X": numeric_vjp(lambda z: _residual_forward(z, W, b), X, G),
+            "grad_W": numeric_vjp(lambda z: _residual_forward(X, z, b), W, G),
+            "grad_b": numeric_vjp(lambda z: _residual_forward(X, W, z), b, G),
+        }
+        got = _three_arrays(S, S.call("residual_backward", X.copy(), W.copy(), b.copy(), G.copy()),
+                            "residual_backward")
+        A = np.tanh(X @ W + b)                             # the branch's output, (B, d)
+        at_output = G * (1 - np.tanh(A) ** 2)              # tanh' taken at the output instead of at Z
+        no_slope = G                                       # tanh' forgotten
+        candidates = {
+            "grad_X": {
+                "the identity path of the skip connection is missing: Y = X + f(X), so dL/dX = grad_output "
+                "+ (the branch's part); add grad_output": numeric["grad_X"] - G,
+                "only the identity path: the branch f(X) = tanh(X W + b) also depends on X": G,
+                "tanh' was taken at the output A = tanh(Z), not at Z: use 1 - tanh(Z)**2 = 1 - A**2": G + at_output @ W.T,
+                "tanh' is missing: multiply grad_output by 1 - tanh(Z)**2 before going through W": G + no_slope @ W.T,
+            },
+            "grad_W": {"the result is transposed": numeric["grad_W"].T,
+                       "tanh' was taken at the output A = tanh(Z), not at Z": X.T @ at_output,
+                       "tanh' is missing: delta = grad_output * (1 - tanh(Z)**2)": X.T @ no_slope,
+                       "the skip was counted in grad_W: the identity path has no weights": X.T @ G + numeric["grad_W"]},
+            "grad_b": {"tanh' is missing: delta = grad_output * (1 - tanh(Z)**2)": no_slope.sum(axis=0),
+                       "tanh' was taken at the output A = tanh(Z), not at Z": at_output.sum(axis=0)},
+        }
+        for (name, expected), value in zip(numeric.items(), got):
+            assert_gradient(f"residual_backward {name}, X of shape {X.shape}", value, expected, threshold=1e-6,
+                            batch_size=B, candidates=candidates[name])
 
-    return Cases("first_last_ratio", points, check)
+    return Cases("residual_backward", points, check)
 
 
 # ------------------------------------------------------------------ exercise 3

@@ -419,4 +419,39 @@ def find_bugs(model, loss, X, y, directional_check=directional_check, num_direct
     return found
 '''),
     ],
+    "glu_backward": [
+        ("scipy-free expit by tanh, an OrderedDict, einsum", '''
+from collections import OrderedDict
+
+
+def glu_backward(X, W, b, V, c, grad_output):
+    gate = 0.5 * (1 + np.tanh(0.5 * (X @ V + c)))
+    lin = X @ W + b
+    d_lin = grad_output * gate
+    d_pre = grad_output * lin * gate * (1 - gate)
+    out = OrderedDict()
+    out["X"] = np.einsum("bj,ij->bi", d_lin, W) + np.einsum("bj,ij->bi", d_pre, V)
+    out["W"] = np.einsum("bi,bj->ij", X, d_lin)
+    out["b"] = np.einsum("bj->j", d_lin)
+    out["V"] = np.einsum("bi,bj->ij", X, d_pre)
+    out["c"] = np.einsum("bj->j", d_pre)
+    return out
+'''),
+        ("one example at a time, float32, extra keys", '''
+def glu_backward(X, W, b, V, c, grad_output):
+    grads = {"X": np.zeros_like(X), "W": np.zeros_like(W), "b": np.zeros_like(b), "V": np.zeros_like(V),
+             "c": np.zeros_like(c)}
+    for row, (x, g) in enumerate(zip(X, grad_output)):
+        s = 1 / (1 + np.exp(-(x @ V + c)))
+        a = x @ W + b
+        grads["W"] += np.outer(x, g * s)
+        grads["b"] += g * s
+        grads["V"] += np.outer(x, g * a * s * (1 - s))
+        grads["c"] += g * a * s * (1 - s)
+        grads["X"][row] = W @ (g * s) + V @ (g * a * s * (1 - s))
+    grads = {k: v.astype(np.float32) for k, v in grads.items()}
+    grads["note"] = "hand-derived"
+    return grads
+'''),
+    ],
 }
