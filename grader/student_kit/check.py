@@ -21,6 +21,7 @@ import contextlib
 import copy
 import os
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,8 +42,11 @@ class ValidationError(RuntimeError):
 
 
 def lessons_dir() -> Path:
-    """The released lessons shipped with the bundle (``<package>/lessons``)."""
-    return Path(__file__).resolve().with_name("lessons")
+    """The released lessons: shipped with the bundle (``<package>/lessons``), else a checkout's ``lessons/``."""
+    here = Path(__file__).resolve()
+    shipped = here.with_name("lessons")
+    checkout = here.parents[2] / "lessons"
+    return shipped if shipped.is_dir() or not checkout.is_dir() else checkout
 
 
 def released_lessons(root: Path | None = None) -> dict[str, Path]:
@@ -160,12 +164,16 @@ def _kernel_env() -> Iterator[None]:
 
 def execute(nb, folder: Path, timeout: int = DEFAULT_TIMEOUT):
     """Run ``nb`` top to bottom in a fresh kernel started in ``folder``; errors are kept as outputs."""
+    from jupyter_client.manager import AsyncKernelManager
     from nbclient import NotebookClient
 
-    client = NotebookClient(nb, timeout=timeout, allow_errors=True, kernel_name="python3",
-                            resources={"metadata": {"path": str(folder)}})
-    with _kernel_env():
-        client.execute()
+    with tempfile.TemporaryDirectory(prefix="backprop-validate-") as sockets, _kernel_env():
+        km = AsyncKernelManager(kernel_name="python3")
+        if os.name == "posix":  # unix sockets in a private folder: no open port (and no TCP warning)
+            km.transport, km.ip = "ipc", os.path.join(sockets, "kernel")
+        client = NotebookClient(nb, km=km, timeout=timeout, allow_errors=True, kernel_name="python3",
+                                resources={"metadata": {"path": str(folder)}})
+        client.execute(cleanup_kc=True)  # shut the kernel down before returning (it is ours)
     return nb
 
 
