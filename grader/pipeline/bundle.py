@@ -18,6 +18,7 @@ marker or private file got in.
 """
 from __future__ import annotations
 
+import importlib.util
 import re
 import shutil
 import subprocess
@@ -206,10 +207,11 @@ def build_bundle(lessons_dir: Path | str, lessons: list[Lesson], out_dir: Path |
     with tempfile.TemporaryDirectory(prefix="grader-bundle-") as tmp:
         project, built = Path(tmp) / "project", Path(tmp) / "wheel"
         stage(lessons_dir, project)
+        # the course venv's own setuptools when it has one (no index needed), else pip's isolated build
+        offline = ["--no-build-isolation", "--no-index"] if importlib.util.find_spec("setuptools") else []
         run = subprocess.run(
-            [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "--no-index",
-             "--wheel-dir", str(built), str(project)],
-            capture_output=True, text=True, env=None,
+            [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", *offline, "--wheel-dir", str(built), str(project)],
+            capture_output=True, text=True,
         )
         wheels = sorted(built.glob(f"{WHEEL_PREFIX}*.whl")) if built.is_dir() else []
         if run.returncode != 0 or len(wheels) != 1:
