@@ -205,6 +205,8 @@ def test_installed_bundle_validates_a_blank_lesson_with_zero_from_a_notebook_cel
     nb = nbformat.read(str(DEFAULT_LESSONS / LESSON / f"{LESSON}.ipynb"), as_version=4)
     first_check = next(c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade"))
     first_check.source = "print('PASS')\n3.0"  # tampering with a check changes nothing
+    # the student's own validate cell, left in: the run it starts must not start another one
+    nb.cells.append(nbformat.v4.new_code_cell("from grader.student_kit import validate; validate()"))
     nbformat.write(nb, str(blank))
     run = subprocess.run([str(venv / "bin" / "python"), "-c", "from grader.student_kit import validate; validate()"],
                          capture_output=True, text=True, env=_student_env(JPY_SESSION_NAME=str(blank)), cwd=tmp_path)
@@ -216,6 +218,19 @@ def test_installed_bundle_validates_a_blank_lesson_with_zero_from_a_notebook_cel
     assert "not implemented yet" in run.stdout  # the checks' own per-case messages come through
     assert f"check {first_check.metadata['nbgrader']['grade_id']} was edited" in run.stdout
     assert f"score 0/{sum(points.values()):g}: some checks fail" in run.stdout
+    assert run.stdout.count("validating the saved file") == 1, run.stdout
+
+
+def test_student_jupyterlab_shows_no_nbgrader_panels(venv):
+    """No nbgrader in the student's environment: no Validate button, no Create Assignment, no formgrader."""
+    env = _student_env(JUPYTER_CONFIG_DIR=str(venv / "jupyter-config"), JUPYTER_DATA_DIR=str(venv / "jupyter-data"))
+    lab = subprocess.run([str(venv / "bin" / "jupyter"), "labextension", "list"], capture_output=True, text=True, env=env)
+    server = subprocess.run([str(venv / "bin" / "jupyter"), "server", "extension", "list"],
+                            capture_output=True, text=True, env=env)
+    assert lab.returncode == 0 and server.returncode == 0, lab.stderr + server.stderr
+    listed = lab.stdout + lab.stderr + server.stdout + server.stderr
+    assert "jupyterlab" in listed, listed  # the listing itself works
+    assert "nbgrader" not in listed.lower(), listed
 
 
 def test_installed_bundle_names_what_it_expected_for_a_notebook_of_no_lesson(venv, tmp_path):

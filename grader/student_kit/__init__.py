@@ -46,12 +46,17 @@ def validate(notebook: str | os.PathLike | None = None, timeout: int | None = No
     """Print the visible-checks report of ``notebook`` (default: the notebook this cell runs in).
 
     The saved file is run top to bottom in a fresh kernel, as grading does:
-    save the notebook first (Ctrl+S).
+    save the notebook first (Ctrl+S).  While that run (or grading) executes
+    this very cell, it does nothing (``NBGRADER_EXECUTION`` is set), so the
+    cell may stay in the notebook.
 
     Args:
         notebook: path of the notebook; ``None`` for the current one.
         timeout: seconds a cell may run (default: the grader's 60).
     """
+    if os.environ.get("NBGRADER_EXECUTION"):  # this notebook is itself being validated or graded: no nested run
+        print("validate(): skipped while the notebook is being validated or graded")
+        return
     path = Path(notebook) if notebook is not None else current_notebook()
     print(f"validating the saved file {path.name} (save first: Ctrl+S) ...", flush=True)
     verdict = validate_notebook(path, timeout=timeout or 60)
