@@ -8,13 +8,17 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 import zipfile
 from pathlib import Path
 
 import nbformat
 import pytest
+from jupyter_client import BlockingKernelClient
 
 from grader.pipeline.bundle import BundleError, build_bundle, bundle_leaks
 from grader.pipeline.course import DEFAULT_LESSONS, DEFAULT_SOLUTIONS, PRIVATE_FILES, find_lessons
@@ -241,3 +245,87 @@ def test_installed_bundle_names_what_it_expected_for_a_notebook_of_no_lesson(ven
     assert run.returncode == 2
     assert "cannot tell which lesson notes.ipynb is" in run.stderr and LESSON in run.stderr
     assert "Traceback" not in run.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _http(url: str, method: str = "GET", body: dict | None = None) -> dict:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as reply:
+        text = reply.read().decode()
+    return json.loads(text) if text else {}
+
+
+def test_one_cell_validates_in_a_real_jupyter_server_kernel_with_the_checks_hints(venv, tmp_path):
+    """A Jupyter server of the student venv opens a session for the notebook (as JupyterLab does); one cell,
+    ``validate()``, in that kernel prints the report: the planted bug's check FAILs naming its quantity,
+    every other check PASSes."""
+    bug = next(b for b in json.loads((DEFAULT_SOLUTIONS / LESSON / "bugs.json").read_text()) if b["exercise"] == "mse_grad")
+    homework = _completed(DEFAULT_LESSONS / LESSON / f"{LESSON}.ipynb", tmp_path / "homework.ipynb")
+    nb = nbformat.read(str(homework), as_version=4)
+    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == bug["exercise"])
+    assert cell.source.count(bug["find"]) == 1
+    cell.source = cell.source.replace(bug["find"], bug["replace"])
+    nbformat.write(nb, str(homework))
+    points = _grade_points(nb)
+
+    port, token = _free_port(), "student-test"
+    env = _student_env(JUPYTER_CONFIG_DIR=str(tmp_path / "cfg"), JUPYTER_DATA_DIR=str(tmp_path / "data"),
+                       JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"))
+    log = tmp_path / "server.log"
+    server = subprocess.Popen(
+        [str(venv / "bin" / "jupyter"), "server", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
+         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={tmp_path}"]
+        + (["--allow-root"] if os.geteuid() == 0 else []),
+        stdout=subprocess.DEVNULL, stderr=log.open("wb"), env=env, cwd=tmp_path)
+    base = f"http://127.0.0.1:{port}/api"
+    try:
+        for _ in range(240):  # the server's start-up (not a timing assertion: fail only if it never answers)
+            try:
+                _http(f"{base}/status?token={token}")
+                break
+            except OSError:
+                assert server.poll() is None, log.read_text()
+                time.sleep(0.5)
+        session = _http(f"{base}/sessions?token={token}", "POST", {
+            "path": "homework.ipynb", "name": "homework.ipynb", "type": "notebook", "kernel": {"name": "python3"}})
+        kernel_id = session["kernel"]["id"]
+        for _ in range(480):  # until the kernel has started (JupyterLab waits the same way)
+            if _http(f"{base}/kernels/{kernel_id}?token={token}")["execution_state"] != "starting":
+                break
+            time.sleep(0.5)
+        client = BlockingKernelClient(connection_file=str(tmp_path / "runtime" / f"kernel-{kernel_id}.json"))
+        client.load_connection_file()
+        client.start_channels()
+        try:
+            client.wait_for_ready(timeout=120)
+            printed: list[str] = []
+
+            def keep(msg):
+                if msg["msg_type"] == "stream":
+                    printed.append(msg["content"]["text"])
+                elif msg["msg_type"] == "error":
+                    printed.append("\n".join(msg["content"]["traceback"]))
+
+            reply = client.execute_interactive("from grader.student_kit import validate; validate()",
+                                               output_hook=keep, timeout=600)
+        finally:
+            client.stop_channels()
+            _http(f"{base}/sessions/{session['id']}?token={token}", "DELETE")
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    report = "".join(printed)
+    assert reply["content"]["status"] == "ok", report
+    assert "visible checks only" in report
+    lines = report.splitlines()
+    for gid in points:
+        verdict = "FAIL" if gid in bug["grade_ids"] else "PASS"
+        assert any(line.split()[:2] == [verdict, gid] for line in lines), f"{gid} should {verdict}:\n{report}"
+    assert bug["quantity"] in report.split(f"FAIL  {bug['grade_ids'][0]}")[1], report
+    assert "some checks fail" in report
