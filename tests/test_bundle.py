@@ -264,7 +264,7 @@ def _http(url: str, method: str = "GET", body: dict | None = None) -> dict:
 def test_one_cell_validates_in_a_real_jupyter_server_kernel_with_the_checks_hints(venv, tmp_path):
     """A Jupyter server of the student venv opens a session for the notebook (as JupyterLab does); one cell,
     ``validate()``, in that kernel prints the report: the planted bug's check FAILs naming its quantity,
-    every other check PASSes."""
+    with the check's hint, and every other check PASSes."""
     bug = next(b for b in json.loads((DEFAULT_SOLUTIONS / LESSON / "bugs.json").read_text()) if b["exercise"] == "mse_grad")
     homework = _completed(DEFAULT_LESSONS / LESSON / f"{LESSON}.ipynb", tmp_path / "homework.ipynb")
     nb = nbformat.read(str(homework), as_version=4)
@@ -327,5 +327,6 @@ def test_one_cell_validates_in_a_real_jupyter_server_kernel_with_the_checks_hint
     for gid in points:
         verdict = "FAIL" if gid in bug["grade_ids"] else "PASS"
         assert any(line.split()[:2] == [verdict, gid] for line in lines), f"{gid} should {verdict}:\n{report}"
-    assert bug["quantity"] in report.split(f"FAIL  {bug['grade_ids'][0]}")[1], report
+    failed = report.split(f"FAIL  {bug['grade_ids'][0]}")[1]
+    assert bug["quantity"] in failed and "Hint:" in failed, report  # the check's per-case message and its hint
     assert "some checks fail" in report
