@@ -295,15 +295,18 @@ def test_one_cell_validates_in_a_real_jupyter_server_kernel_with_the_checks_hint
         session = _http(f"{base}/sessions?token={token}", "POST", {
             "path": "homework.ipynb", "name": "homework.ipynb", "type": "notebook", "kernel": {"name": "python3"}})
         kernel_id = session["kernel"]["id"]
-        for _ in range(480):  # until the kernel has started (JupyterLab waits the same way)
-            if _http(f"{base}/kernels/{kernel_id}?token={token}")["execution_state"] != "starting":
-                break
-            time.sleep(0.5)
         client = BlockingKernelClient(connection_file=str(tmp_path / "runtime" / f"kernel-{kernel_id}.json"))
         client.load_connection_file()
         client.start_channels()
         try:
-            client.wait_for_ready(timeout=120)
+            for attempt in range(60):  # a kernel still starting has no heartbeat yet: ask again
+                try:
+                    client.wait_for_ready(timeout=120)
+                    break
+                except RuntimeError:
+                    if attempt == 59:
+                        raise
+                    time.sleep(1)
             printed: list[str] = []
 
             def keep(msg):
@@ -330,3 +333,23 @@ def test_one_cell_validates_in_a_real_jupyter_server_kernel_with_the_checks_hint
     failed = report.split(f"FAIL  {bug['grade_ids'][0]}")[1]
     assert bug["quantity"] in failed and "Hint:" in failed, report  # the check's per-case message and its hint
     assert "some checks fail" in report
+
+
+def test_release_command_writes_the_lessons_and_the_bundle(tmp_path, capsys):
+    """``python -m grader release`` (the CLI) builds the bundle from the lessons it just released."""
+    from grader.pipeline.cli import main
+    from grader.pipeline.toy import write_toy_lesson
+
+    write_toy_lesson(tmp_path / "solutions", "00_toy")
+    code = main(["release", "--solutions", str(tmp_path / "solutions"), "--lessons", str(tmp_path / "lessons"),
+                 "--bundle-dir", str(tmp_path / "dist")])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    wheels = list((tmp_path / "dist").glob("backprop_course_student-*-py3-none-any.whl"))
+    assert len(wheels) == 1 and f"student bundle: {wheels[0]}" in out, out
+    with zipfile.ZipFile(wheels[0]) as zf:
+        names = zf.namelist()
+        toy = json.loads(zf.read("grader/student_kit/lessons/00_toy/00_toy.ipynb"))
+    assert toy["metadata"]["backprop_course"] == {"lesson": "00_toy"}
+    assert not [n for n in names if n.startswith("grader/student_kit/lessons/") and "00_toy" not in n], names
+    assert not [n for n in names if n.endswith("bugs.json")], names
