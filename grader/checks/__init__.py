@@ -10,7 +10,7 @@ is wrong.  A grade cell gathers cases and scores the share that pass::
     cases = lesson01.chain(points=3)
     cases.add("depth 1, sigmoid", depth=1, act="sigmoid")
     ### BEGIN HIDDEN TESTS
-    cases.add("depth 7, sigmoid (hidden)", depth=7, act="sigmoid")
+    cases.add("depth 9, tanh (hidden)", depth=9, act="tanh")
     ### END HIDDEN TESTS
     cases.score()
 

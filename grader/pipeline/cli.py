@@ -2,7 +2,7 @@
 
 A term's work, in order:
 
-    release               regenerate lessons/ from solutions/ (make lessons)
+    release               regenerate lessons/ from solutions/ and build the student bundle (make lessons)
     collect PATH          bring a class's hand-ins (folders or LMS zips) into the course folder
     autograde             grade every new or changed submission in parallel, with progress
     feedback              HTML feedback per student and lesson, without hidden tests
@@ -70,6 +70,17 @@ def _cmd_release(args: argparse.Namespace) -> int:
     for rel in result.removed:
         print(f"removed  {Path(args.lessons) / rel}")
     print(f"{len(result.written)} written, {len(result.unchanged)} unchanged, {len(result.removed)} removed")
+    if args.no_bundle:
+        return 0
+    from .bundle import BundleError, build_bundle
+    from .course import find_lessons
+
+    try:
+        wheel = build_bundle(args.lessons, find_lessons(args.solutions), args.bundle_dir)
+    except BundleError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"student bundle: {wheel} (hand it out; students run: pip install {wheel.name})")
     return 0
 
 
@@ -273,9 +284,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("release", help="regenerate lessons/ from solutions/ (nbgrader generate_assignment)")
+    p = sub.add_parser("release", help="regenerate lessons/ (nbgrader generate_assignment) and the student bundle")
     p.add_argument("--solutions", type=Path, default=DEFAULT_SOLUTIONS, help="source notebooks (default: %(default)s)")
     p.add_argument("--lessons", type=Path, default=DEFAULT_LESSONS, help="released notebooks (default: %(default)s)")
+    p.add_argument("--bundle-dir", type=Path, default=REPO_ROOT / "dist",
+                   help="where the student bundle (a wheel) goes (default: %(default)s)")
+    p.add_argument("--no-bundle", action="store_true", help="only regenerate lessons/, no student bundle")
     p.set_defaults(func=_cmd_release)
 
     p = sub.add_parser("validate", help="grade one notebook as autograde would; exit 1 if any check fails")

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import nbformat
 
+from ..student_kit.check import METADATA_KEY
 from .course import (
     DEFAULT_LESSONS,
     DEFAULT_SOLUTIONS,
@@ -43,9 +44,15 @@ class ReleaseResult:
     removed: list[str] = field(default_factory=list)  # stale lesson folders
 
 
-def canonical_notebook(text: str) -> bytes:
-    """The released form of a notebook: no outputs or execution counts, canonical JSON."""
+def canonical_notebook(text: str, lesson: str | None = None) -> bytes:
+    """The released form of a notebook: no outputs or execution counts, canonical JSON.
+
+    With ``lesson``, the notebook's metadata names it (``metadata.backprop_course.lesson``), so a
+    student's copy knows its lesson under any file name (``grader.student_kit`` validates by it).
+    """
     nb = nbformat.reads(text, as_version=4)
+    if lesson is not None:
+        nb.metadata[METADATA_KEY] = {"lesson": lesson}
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs = []
@@ -80,7 +87,7 @@ def generate(lessons: list[Lesson]) -> dict[str, dict[str, bytes]]:
                     raise ReleaseError(f"{lesson.name}: private file {rel} was released")
                 data = path.read_bytes()
                 if path.suffix == ".ipynb":
-                    data = canonical_notebook(data.decode("utf-8"))
+                    data = canonical_notebook(data.decode("utf-8"), lesson.name if rel == f"{lesson.name}.ipynb" else None)
                 files[rel] = data
             released[lesson.name] = files
     return released

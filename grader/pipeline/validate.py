@@ -13,13 +13,13 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
 
 from ..sandbox import Limits
 from ..sandbox.zygote import KERNEL_NAME, Zygote
+from ..student_kit.verdict import CellResult, Validation
 from .autograde import RunSandbox
 from .course import DEFAULT_SOLUTIONS, CourseError, find_lessons, notebook_env
 from .feedback import HiddenText, redact
@@ -29,56 +29,6 @@ from .submissions import grade_id, structure
 from .worker import Worker
 
 STUDENT = "validate"
-
-
-@dataclass
-class CellResult:
-    """One grade cell's verdict."""
-
-    grade_id: str
-    score: float | None
-    max_score: float
-    messages: list[str] = field(default_factory=list)
-
-    @property
-    def passed(self) -> bool:
-        return self.score is not None and self.score >= self.max_score
-
-
-@dataclass
-class Validation:
-    """The verdict on one notebook."""
-
-    lesson: str
-    cells: list[CellResult]
-    error: str | None = None  # the notebook could not be graded at all
-    notes: list[str] = field(default_factory=list)  # what the grader noted (grader.pipeline.notes)
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None and all(c.passed for c in self.cells)
-
-    @property
-    def score(self) -> float:
-        return sum(c.score or 0.0 for c in self.cells)
-
-    @property
-    def max_score(self) -> float:
-        return sum(c.max_score for c in self.cells)
-
-    def render(self) -> str:
-        width = max([len(c.grade_id) for c in self.cells] + [8])
-        lines = [f"lesson {self.lesson}: the autograder's checks, kernel and timeouts"]
-        if self.error:
-            lines.append(f"  ERROR  the notebook could not be graded: {self.error}")
-        lines += [f"  NOTE   {note}" for note in self.notes]
-        for c in self.cells:
-            got = "-" if c.score is None else f"{c.score:g}"
-            lines.append(f"  {'PASS' if c.passed else 'FAIL'}  {c.grade_id.ljust(width)}  {got}/{c.max_score:g}")
-            if not c.passed:
-                lines += [f"          {m}" for m in c.messages]
-        lines.append(f"score {self.score:g}/{self.max_score:g}: {'all checks pass' if self.ok else 'some checks fail'}")
-        return "\n".join(lines)
 
 
 def which_lesson(nb_path: Path, lessons: dict) -> str:
