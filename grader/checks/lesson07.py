@@ -209,7 +209,8 @@ def batchnorm_atoms(points: float) -> Cases:
                          d_xhat * cache["istd"]},
             "h_pre": {"the batch mean's gradient is forgotten: h_pre reaches the loss through diff and through mu "
                       "(mu = mean of h_pre), so d_h_pre = d_diff + d_mu / B": d_diff},
-            "var": {"the derivative of (var + eps)**-0.5 is -0.5 (var + eps)**-1.5": d_istd * 0.5 * (cache["var"] + BN_EPS) ** -1.5},
+            "var": {"the derivative of (var + eps)**-0.5 is -0.5 (var + eps)**-1.5":
+                    d_istd * 0.5 * (cache["var"] + BN_EPS) ** -1.5},
         }
         for name in BN_ORDER:
             _check_shape(f"batchnorm_backward_atoms d_{name}", raw[name], np.shape(nodes[name]))
