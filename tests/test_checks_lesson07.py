@@ -121,6 +121,9 @@ WRONG = {  # wrong answers in styles not in bugs.json: (exercise, source, grade_
     "running statistics never updated": ("training", SOLUTION_CELLS["training"].replace(
         'params["running_mean"] = (1 - MOMENTUM)', 'params["unused"] = (1 - MOMENTUM)'),
         "test_training", "the running mean was not updated"),
+    "history not of the returned parameters": ("training", SOLUTION_CELLS["training"].replace(
+        'history[split + "_acc"].append(float(np.mean(logits.argmax(axis=1) == ys)))',
+        'history[split + "_acc"].append(0.5)'), "test_training", "fit history['train_acc'][-1]"),
 }
 
 

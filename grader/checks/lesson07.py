@@ -20,9 +20,11 @@ What the checks accept:
 * ``train_step(params, X, y, lr, p, U)``: changes the caller's dict in place (``-=`` or re-assignment of its
   entries) to one SGD step of Linear (no bias) -> BatchNorm -> ReLU -> Dropout -> Linear -> softmax
   cross-entropy, updates ``running_mean`` / ``running_var`` (momentum 0.1, unbiased batch variance in the
-  running one), returns the loss before the step; ``fit(X, y, seed)`` -> ``(params, history)`` whose
-  parameters, run by the check's own evaluation-mode forward, classify the held-out test digits with at
-  least 97 % accuracy, within 10 s.
+  running one), returns the loss before the step; ``fit(X, y, seed, X_val, y_val)`` -> ``(params, history)``
+  whose parameters, run by the check's own evaluation-mode forward, classify the held-out test digits with
+  at least 97 % accuracy, within 10 s, and whose ``history`` holds four per-epoch lists (``train_loss``,
+  ``train_acc``, ``val_loss``, ``val_acc``) ending with the evaluation-mode loss and accuracy of the returned
+  parameters on the training and validation splits.
 
 All tolerances are float64's (1e-6 against central differences, 1e-10 for forward values), or float32's
 for a float32 result.
@@ -409,6 +411,30 @@ def _step_case(S, label: str, B: int, D: int, H: int, C: int) -> None:
     assert_close("loss returned by train_step (before the update)", loss.reshape(1), [ref_loss], rtol=1e-10)
 
 
+HISTORY_KEYS = ("train_loss", "train_acc", "val_loss", "val_acc")
+
+
+def _check_history(raw: object, params: dict, splits: dict) -> None:
+    """history: per-epoch lists whose last entries describe the returned parameters (evaluation mode)."""
+    assert_true(isinstance(raw, dict), "fit history: expected a dict of per-epoch lists, got "
+                f"{raw.type_name if isinstance(raw, Handle) else type(raw).__name__}.")
+    missing = [k for k in HISTORY_KEYS if k not in raw]
+    assert_true(not missing, f"fit history: the keys {missing} are missing (it has {sorted(map(str, raw))}).")
+    lengths = {k: len(raw[k]) if isinstance(raw[k], (list, tuple)) else -1 for k in HISTORY_KEYS}
+    assert_true(len(set(lengths.values())) == 1 and lengths["train_loss"] > 0,
+                f"fit history: expected four non-empty lists of the same length (one entry per epoch), got lengths {lengths}.")
+    for split, (X, y) in splits.items():
+        logits = eval_logits(params, X)
+        with np.errstate(all="ignore"):
+            loss = float(ce_graph(logits, y)["loss"])
+            accuracy = float(np.mean(logits.argmax(axis=1) == y))
+        assert_close(f"fit history['{split}_loss'][-1] (the evaluation-mode loss of the returned parameters on the "
+                     f"{split} split)", to_float64(raw[f"{split}_loss"][-1], f"history['{split}_loss'][-1]").reshape(1),
+                     [loss], rtol=1e-8)
+        assert_close(f"fit history['{split}_acc'][-1] (the accuracy of the returned parameters on the {split} split)",
+                     to_float64(raw[f"{split}_acc"][-1], f"history['{split}_acc'][-1]").reshape(1), [accuracy], rtol=1e-12)
+
+
 _DIGITS: dict = {}
 
 
@@ -423,7 +449,7 @@ def training(points: float) -> Cases:
     """train_step against a reference step, then fit trained on the digits reaching >= 97 % test accuracy.
 
     Accepts: see the module docstring; each case checks one ``train_step`` on a small random network (exact)
-    and one ``fit(X_train, y_train, seed)`` whose returned parameters (``W1, gamma, beta, W2, b2,
+    and one ``fit(X_train, y_train, seed, X_val, y_val)`` whose returned parameters (``W1, gamma, beta, W2, b2,
     running_mean, running_var``) are evaluated by this check's own evaluation-mode forward on the test digits.
 
     ``cases.add(label, B=B, D=D, H=H, C=C)``: the train_step network's sizes; the fit's seed is drawn from
@@ -433,10 +459,10 @@ def training(points: float) -> Cases:
 
     def check(label: str, B: int, D: int, H: int, C: int) -> None:
         _step_case(S, label, B, D, H, C)
-        X_train, y_train, _, _, X_test, y_test = _digits()
+        X_train, y_train, X_val, y_val, X_test, y_test = _digits()
         seed = int(rng(label + " fit").integers(0, 2 ** 31))
         start = time.perf_counter()
-        result = S.call("fit", X_train.copy(), y_train.copy(), seed)
+        result = S.call("fit", X_train.copy(), y_train.copy(), seed, X_val.copy(), y_val.copy())
         elapsed = time.perf_counter() - start
         assert_true(isinstance(result, (tuple, list)) and len(result) == 2,
                     "fit: expected (params, history), got "
@@ -457,6 +483,7 @@ def training(points: float) -> Cases:
                     "normalises with them.")
         assert_true(accuracy >= TARGET_ACCURACY, f"fit (seed {seed}): test accuracy {accuracy:.4f} < "
                     f"{TARGET_ACCURACY} of the trained network (evaluation mode: running statistics, no dropout).{hint}")
+        _check_history(result[1], params, {"train": (X_train, y_train), "val": (X_val, y_val)})
         assert_true(elapsed <= TIME_LIMIT, f"fit (seed {seed}): reached {accuracy:.4f} but took {elapsed:.1f} s "
                     f"> {TIME_LIMIT:g} s.")
 

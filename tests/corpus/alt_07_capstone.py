@@ -301,15 +301,30 @@ def train_step(params, X, y, lr, p, U):
     return loss
 
 
+def _evaluate(params, X, y):
+    Z = predict_logits(params, X)
+    log_p = Z - Z.max(axis=1, keepdims=True)
+    log_p = log_p - np.log(np.exp(log_p).sum(axis=1, keepdims=True))
+    return -log_p[np.arange(len(y)), y].mean(), (Z.argmax(axis=1) == y).mean()
+
+
 def fit(X, y, seed, X_val=None, y_val=None):
     gen = np.random.default_rng(seed)
     params = init_params(128, seed=seed)
+    history = {key: [] for key in ("train_loss", "train_acc", "val_loss", "val_acc")}
     for epoch in range(30):
         lr = 0.1 * (1 + np.cos(np.pi * epoch / 30))
         batches = np.array_split(gen.permutation(len(X)), len(X) // 32)
         for idx in batches:
             train_step(params, X[idx], y[idx], lr, 0.1, gen.random((len(idx), 128)))
-    return params, {}
+        loss, acc = _evaluate(params, X, y)
+        history["train_loss"].append(loss)
+        history["train_acc"].append(acc)
+        if X_val is not None:
+            loss, acc = _evaluate(params, X_val, y_val)
+            history["val_loss"].append(loss)
+            history["val_acc"].append(acc)
+    return params, history
 '''
 
 TRAIN_REBIND = '''
@@ -343,15 +358,21 @@ def train_step(params, X, y, lr, p, U):
 def fit(X, y, seed, X_val=None, y_val=None):
     rs = np.random.RandomState(seed)
     params = init_params(128, seed=seed)
-    steps = 0
+    train_loss, train_acc, val_loss, val_acc = [], [], [], []
     for epoch in range(30):
         perm = rs.permutation(len(X))
         for k in range(len(X) // 32):
             idx = perm[32 * k:32 * (k + 1)]
             lr = 0.2 * 0.5 * (1 + np.cos(np.pi * epoch / 30))
             train_step(params, X[idx], y[idx], lr, 0.1, rs.uniform(size=(32, 128)))
-            steps += 1
-    return (params, {"steps": [steps]})
+        for data, losses, accs in ((X, train_loss, train_acc), (X_val, val_loss, val_acc)):
+            if data is None:
+                continue
+            labels = y if data is X else y_val
+            Z = predict_logits(params, data)
+            losses.append(cross_entropy_forward(Z, labels)[0])
+            accs.append(np.count_nonzero(Z.argmax(1) == labels) / len(labels))
+    return (params, dict(train_loss=train_loss, train_acc=train_acc, val_loss=val_loss, val_acc=val_acc))
 '''
 
 TRAIN_MODULE_LIKE = '''
@@ -387,13 +408,18 @@ def train_step(params, X, y, lr, p, U):
 def fit(X, y, seed, X_val=None, y_val=None):
     params = init_params(H=128, seed=seed)
     g = np.random.default_rng([seed, 7])
-    history = {"train_loss": []}
+    history = {"train_loss": [], "train_acc": [], "val_loss": [], "val_acc": [], "mean_step_loss": []}
     for epoch in range(32):
         lr = 0.1 * (1 + np.cos(np.pi * epoch / 32))
         order = g.permutation(len(X))
         losses = [train_step(params, X[order[i:i + 32]], y[order[i:i + 32]], lr, 0.1, g.random((32, 128)))
                   for i in range(0, len(X) - 31, 32)]
-        history["train_loss"].append(float(np.mean(losses)))
+        history["mean_step_loss"].append(float(np.mean(losses)))  # an extra key is fine
+        for prefix, data, labels in (("train_", X, y), ("val_", X_val, y_val)):
+            if data is not None:
+                logits = predict_logits(params, data)
+                history[prefix + "loss"].append(float(cross_entropy_forward(logits, labels)[0]))
+                history[prefix + "acc"].append(float((logits.argmax(-1) == labels).mean()))
     return [params, history]
 '''
 
@@ -424,12 +450,20 @@ def fit(X, y, seed, X_val=None, y_val=None):
     H = 192
     gen = np.random.default_rng(seed)
     params = init_params(H, seed=seed)
+    history = dict.fromkeys(["train_loss", "train_acc", "val_loss", "val_acc"])
+    for key in history:
+        history[key] = []
     for epoch in range(25):
         lr = 0.15 * (1 + np.cos(np.pi * epoch / 25))
         perm = gen.permutation(len(X))
         for i in range(0, len(X) - 31, 32):
             train_step(params, X[perm[i:i + 32]], y[perm[i:i + 32]], lr, 0.2, gen.random((32, H)))
-    return params, {"train_loss": []}
+        splits = [("train", X, y)] + ([("val", X_val, y_val)] if X_val is not None else [])
+        for split, data, labels in splits:
+            probs_log = predict_logits(params, data)
+            history[split + "_acc"].append(np.mean(np.argmax(probs_log, axis=1) == labels))
+            history[split + "_loss"].append(cross_entropy_forward(probs_log, labels)[0])
+    return params, history
 '''
 
 ALTERNATIVES = {
