@@ -137,8 +137,9 @@ def test_other_wrong_answers_lose_points_with_their_hint(solution_ns, name):
 
 
 def test_a_fit_that_does_not_train_fails_with_its_accuracy(solution_ns):
-    lazy = SOLUTION_CELLS["training"].replace("H, p, lr, batch_size, num_epochs = 128, 0.1, 0.2, 32, 30",
-                                              "H, p, lr, batch_size, num_epochs = 16, 0.1, 0.2, 32, 0")
+    lazy = SOLUTION_CELLS["training"].replace("H=128, p=0.1, lr=0.2, batch_size=32, num_epochs=30",
+                                              "H=16, p=0.1, lr=0.2, batch_size=32, num_epochs=0")
+    assert lazy != SOLUTION_CELLS["training"]
     score, text = grade(with_cells(solution_ns, {"training": lazy}), only={"test_training"})["test_training"]
     assert score == 0.0 and "test accuracy" in text and "< 0.97" in text, text
     assert "running_mean and running_var are still 0 and 1" in text, text
