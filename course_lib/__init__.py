@@ -2,7 +2,8 @@
 
 One module per idea: ``scalar`` (a scalar autograd graph), ``functional``
 (activations, softmax), ``mlp`` (the general case with lists of weights),
-``modules`` (layers with forward/backward), ``losses``, ``init``, ``optim``,
+``modules`` (layers with forward/backward), ``batchnorm`` and ``dropout`` (two more
+layers), ``losses``, ``init``, ``optim``,
 ``train``, ``gradcheck``, ``data``, ``plots`` and ``bugs`` (planted bugs).
 """
 __version__ = "0.1.0"
