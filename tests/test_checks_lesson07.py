@@ -41,10 +41,14 @@ def solution_ns():
 
 
 def with_cells(ns: dict, cells: dict) -> dict:
-    """A copy of ``ns`` with the given solution cell sources executed on top."""
+    """A copy of ``ns`` in which every solution cell runs again, the given ones with the given sources.
+
+    Running them all again binds every answer's functions to the copy, so an answer that calls another
+    exercise's function (train_step calling dropout_forward, say) sees the changed one, as in a real notebook.
+    """
     ns = dict(ns)
-    for grade_id, source in cells.items():
-        exec(compile(source, f"<cell {grade_id}>", "exec"), ns)  # noqa: S102 - the notebook's own cells
+    for grade_id, source in SOLUTION_CELLS.items():
+        exec(compile(cells.get(grade_id, source), f"<cell {grade_id}>", "exec"), ns)  # noqa: S102 - the notebook's own cells
     return ns
 
 
