@@ -57,3 +57,25 @@ def seed000_problem(B: int = 1, seed: int = 0) -> tuple[Array, Array]:
     """
     rng = np.random.default_rng(seed)
     return rng.random((B, 200)), rng.random((B, 1)) * 10.0
+
+
+# ---------------------------------------------------------------- lesson 07
+def digits(n_val: int = 300, n_test: int = 400, seed: int = 2) -> tuple[Array, Array, Array, Array, Array, Array]:
+    """scikit-learn's handwritten digits (1,797 images of 8x8 pixels, shipped with scikit-learn), split three ways.
+
+    Pixels are scaled from 0..16 to [0, 1]; the split is stratified and fixed by ``seed``.
+
+    Returns:
+        ``(X_train, y_train, X_val, y_val, X_test, y_test)``; ``X`` float64 ``(n, 64)``, ``y`` int ``(n,)``
+        (1,097 / 300 / 400 rows by default).
+    """
+    from sklearn.datasets import load_digits  # imported here: only lesson 07 needs it
+    from sklearn.model_selection import train_test_split
+
+    X, y = load_digits(return_X_y=True)
+    X = X.astype(np.float64) / 16.0
+    y = y.astype(np.int64)
+    X_rest, X_test, y_rest, y_test = train_test_split(X, y, test_size=n_test, stratify=y, random_state=seed)
+    X_train, X_val, y_train, y_val = train_test_split(X_rest, y_rest, test_size=n_val, stratify=y_rest,
+                                                      random_state=seed)
+    return X_train, y_train, X_val, y_val, X_test, y_test

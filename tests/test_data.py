@@ -25,3 +25,19 @@ def test_splits_are_deterministic():
     assert a[0].dtype == np.float64 and a[2].dtype == np.int64
     X, y = seed000_problem(B=3)
     assert X.shape == (3, 200) and 0 <= X.min() and X.max() < 1 and 0 <= y.min() and y.max() < 10
+
+
+def test_digits_split_is_fixed_disjoint_stratified_and_scaled():
+    from course_lib.data import digits
+
+    X_train, y_train, X_val, y_val, X_test, y_test = digits()
+    assert (X_train.shape, X_val.shape, X_test.shape) == ((1097, 64), (300, 64), (400, 64))
+    assert X_train.dtype == np.float64 and y_train.dtype == np.int64
+    X_all = np.concatenate([X_train, X_val, X_test])
+    assert X_all.min() == 0.0 and X_all.max() == 1.0  # 0..16 grey levels scaled to [0, 1]
+    assert len(X_all) == 1797  # every image in exactly one split (the sizes add up to the data set)
+    for y in (y_train, y_val, y_test):  # stratified: every digit about a tenth of every split
+        assert np.bincount(y, minlength=10).min() >= 0.09 * len(y)
+    again = digits()
+    np.testing.assert_array_equal(again[0], X_train)
+    np.testing.assert_array_equal(again[5], y_test)

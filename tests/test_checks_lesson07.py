@@ -1,0 +1,170 @@
+"""The grade cells of lesson 07 (capstone) run by the trusted checker (grader.checks.lesson07) against local students."""
+import json
+import os
+from pathlib import Path
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import numpy as np
+import pytest
+
+from grader.checks import lesson07
+from grader.checks.student import local_student
+from grader.pipeline.regions import strip_regions
+from grader.sandbox.checker import grade_sources, namespace_from_notebook, run_grade_source
+
+LESSON = Path(__file__).resolve().parents[1] / "solutions" / "07_capstone"
+NOTEBOOK = LESSON / "07_capstone.ipynb"
+NB = json.loads(NOTEBOOK.read_text())
+SOURCES = grade_sources(NB)
+POINTS = {c["metadata"]["nbgrader"]["grade_id"]: c["metadata"]["nbgrader"]["points"]
+          for c in NB["cells"] if c["metadata"].get("nbgrader", {}).get("grade")}
+SOLUTION_CELLS = {c["metadata"]["nbgrader"]["grade_id"]: "".join(c["source"])
+                  for c in NB["cells"] if c["metadata"].get("nbgrader", {}).get("solution")}
+BUGS = json.loads((LESSON / "bugs.json").read_text())
+# the hint each planted bug's feedback must show, by the bug's replacement text
+BUG_HINTS = {
+    "mask = (U >= p) * 1.0": "not rescaled by 1/(1 - p)",
+    "return A * (U >= p) / (1.0 - p), (U >= p) / (1.0 - p)": "the mask is applied in evaluation mode",
+    "d_diff += 2.0 * cache[\"diff\"] * d_var / (B - 1)": "B - 1 (the unbiased variance)",
+    "d_h_pre = d_diff": "the batch mean's gradient is forgotten",
+    "d_shifted = d_logprobs": "the log-sum-exp's term is missing",
+    "B * d_xhat - d_xhat.sum(axis=0)": "the variance's term is missing",
+    "return P": "the 1/B of the mean over the batch is missing",
+    "pass  # (the update of beta is missing)": "every parameter must be updated, beta included",
+}
+
+
+@pytest.fixture(scope="module")
+def solution_ns():
+    return namespace_from_notebook(NOTEBOOK)
+
+
+def with_cells(ns: dict, cells: dict) -> dict:
+    """A copy of ``ns`` in which every solution cell runs again, the given ones with the given sources.
+
+    Running them all again binds every answer's functions to the copy, so an answer that calls another
+    exercise's function (train_step calling dropout_forward, say) sees the changed one, as in a real notebook.
+    """
+    ns = dict(ns)
+    for grade_id, source in SOLUTION_CELLS.items():
+        exec(compile(cells.get(grade_id, source), f"<cell {grade_id}>", "exec"), ns)  # noqa: S102 - the notebook's own cells
+    return ns
+
+
+def grade(ns: dict, seed=None, only=None) -> dict:
+    """``{grade_id: (score, report text)}`` for every grade cell of the lesson (or those in ``only``)."""
+    out = {}
+    for grade_id, source in SOURCES.items():
+        if only is not None and grade_id not in only:
+            continue
+        outputs, value = run_grade_source(source, local_student(ns), seed=seed)
+        assert not any(o["output_type"] == "error" for o in outputs), outputs
+        text = "".join(o.get("text", "") for o in outputs if o["output_type"] == "stream")
+        out[grade_id] = (value, text)
+    return out
+
+
+def test_cells_use_the_checker_form_and_points_add_up_to_10():
+    assert set(SOURCES) == {"test_dropout", "test_batchnorm_atoms", "test_cross_entropy_atoms", "test_batchnorm_fused",
+                            "test_cross_entropy_fused", "test_training"}
+    assert sum(POINTS.values()) == 10
+    for source in SOURCES.values():
+        assert "from grader.checks import lesson07" in source
+        assert source.rstrip().splitlines()[-1] == "cases.score()"
+        assert "### BEGIN HIDDEN TESTS" in source
+    for cell in NB["cells"]:
+        if cell["cell_type"] == "code" and not cell["metadata"].get("nbgrader", {}).get("grade"):
+            source = "".join(cell["source"])
+            assert "import grader" not in source and "from grader" not in source, "a non-grade cell imports the grader"
+
+
+@pytest.mark.parametrize("seed", [None, 12345])
+def test_solution_scores_full_points(solution_ns, seed):
+    for grade_id, (score, text) in grade(solution_ns, seed).items():
+        assert type(score) is float
+        assert score == POINTS[grade_id], text
+        assert "FAIL" not in text and "Hint:" not in text
+
+
+def test_blank_notebook_scores_zero(solution_ns):
+    blank = {gid: strip_regions(src, "### BEGIN SOLUTION", "### END SOLUTION", "raise NotImplementedError()")
+             for gid, src in SOLUTION_CELLS.items()}
+    for score, text in grade(with_cells(solution_ns, blank)).values():
+        assert score == 0.0, text
+        assert "not implemented yet" in text
+
+
+@pytest.mark.parametrize("bug", BUGS, ids=[b["replace"][:30] for b in BUGS])
+def test_planted_bug_loses_exactly_its_cells(solution_ns, bug):
+    source = SOLUTION_CELLS[bug["exercise"]]
+    assert source.count(bug["find"]) == 1
+    ns = with_cells(solution_ns, {bug["exercise"]: source.replace(bug["find"], bug["replace"])})
+    for grade_id, (score, text) in grade(ns, seed=7).items():
+        if grade_id in bug["grade_ids"]:
+            assert score == 0.0, text
+            assert bug["quantity"] in text
+            assert BUG_HINTS[bug["replace"]] in text, text
+        else:
+            assert score == POINTS[grade_id], (grade_id, text)
+
+
+WRONG = {  # wrong answers in styles not in bugs.json: (exercise, source, grade_id, fragment of the feedback)
+    "istd without keepdims": ("batchnorm_atoms", SOLUTION_CELLS["batchnorm_atoms"].replace(
+        'd_istd = (d_xhat * cache["diff"]).sum(axis=0, keepdims=True)', 'd_istd = (d_xhat * cache["diff"]).sum(axis=0)'),
+        "test_batchnorm_atoms", "keepdims=True"),
+    "power rule sign": ("batchnorm_atoms", SOLUTION_CELLS["batchnorm_atoms"].replace("* -0.5 *", "* 0.5 *"),
+                        "test_batchnorm_atoms", "-0.5 (var + eps)**-1.5"),
+    "fused: only the direct path": ("batchnorm_fused", (
+        "def batchnorm_backward(grad_output, cache):\n    d = grad_output * cache['gamma']\n"
+        "    return d * cache['istd'], (grad_output * cache['xhat']).sum(axis=0), grad_output.sum(axis=0)\n"),
+        "test_batchnorm_fused", "only the direct path"),
+    "softmax without the labels": ("cross_entropy_fused", (
+        "def softmax_cross_entropy_backward(logits, y):\n    E = np.exp(logits - logits.max(axis=1, keepdims=True))\n"
+        "    return E / E.sum(axis=1, keepdims=True) / len(y)\n"), "test_cross_entropy_fused", "not subtracted"),
+    "running statistics never updated": ("training", SOLUTION_CELLS["training"].replace(
+        'params["running_mean"] = (1 - MOMENTUM)', 'params["unused"] = (1 - MOMENTUM)'),
+        "test_training", "the running mean was not updated"),
+    "history not of the returned parameters": ("training", SOLUTION_CELLS["training"].replace(
+        'history[split + "_acc"].append(float(np.mean(logits.argmax(axis=1) == ys)))',
+        'history[split + "_acc"].append(0.5)'), "test_training", "fit history['train_acc'][-1]"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(WRONG))
+def test_other_wrong_answers_lose_points_with_their_hint(solution_ns, name):
+    exercise, source, grade_id, fragment = WRONG[name]
+    assert source != SOLUTION_CELLS.get(exercise)
+    score, text = grade(with_cells(solution_ns, {exercise: source}), seed=3, only={grade_id})[grade_id]
+    assert score == 0.0, text
+    assert fragment in text, text
+
+
+def test_a_fit_that_does_not_train_fails_with_its_accuracy(solution_ns):
+    lazy = SOLUTION_CELLS["training"].replace("H=128, p=0.1, lr=0.2, batch_size=32, num_epochs=30",
+                                              "H=16, p=0.1, lr=0.2, batch_size=32, num_epochs=0")
+    assert lazy != SOLUTION_CELLS["training"]
+    score, text = grade(with_cells(solution_ns, {"training": lazy}), only={"test_training"})["test_training"]
+    assert score == 0.0 and "test accuracy" in text and "< 0.97" in text, text
+    assert "running_mean and running_var are still 0 and 1" in text, text
+
+
+def test_the_intermediate_gradients_of_the_check_match_the_fused_closed_form():
+    # the check's graph-with-overrides gives the same d_h_pre as the closed form (two independent derivations)
+    gen = np.random.default_rng(0)
+    cache, G = lesson07._bn_cache(gen, 6, 3)
+
+    def graph(over):
+        return lesson07.bn_graph(cache["h_pre"], cache["gamma"], cache["beta"], over)
+
+    numeric = lesson07._node_vjp(graph, graph({}), "h_pre", "out", G)
+    dxhat = G * cache["gamma"]
+    xhat, B = cache["xhat"], 6
+    closed = cache["istd"] / B * (B * dxhat - dxhat.sum(axis=0) - xhat * (dxhat * xhat).sum(axis=0))
+    assert np.linalg.norm(numeric - closed) / np.linalg.norm(closed) < 1e-7
+
+
+def test_a_slow_fit_loses_its_points(solution_ns, monkeypatch):
+    monkeypatch.setattr(lesson07, "TIME_LIMIT", 0.0)  # any real run takes longer than no time at all
+    score, text = grade(solution_ns, only={"test_training"})["test_training"]
+    assert score == 0.0 and "> 0 s" in text, text
