@@ -312,6 +312,8 @@ def autograde(
     progress_stream: TextIO | None = None,
     progress_tty: bool | None = None,
     limits: sandbox.Limits | None = None,
+    scheduler: str | None = None,
+    allow_unconfined: bool = False,
 ) -> AutogradeReport:
     """Grade every new or changed submission of ``course_root`` (all with ``force``).
 
@@ -320,7 +322,17 @@ def autograde(
         limits: the kernels' resource and time limits (default:
             ``grader.sandbox.Limits.from_env()``, i.e. ``GRADER_LIMIT_*``).
             Kernels are confined only with the zygote (``use_zygote``).
+        scheduler: grade on the Dask cluster of this scheduler (``tcp://host:8786``, a
+            scheduler file, or ``auto`` for Dask's ``scheduler-address`` setting) instead of
+            ``jobs`` local workers; see ``grader.pipeline.cluster``.
+        allow_unconfined: with ``scheduler``, let Dask workers that are not root grade
+            without the sandbox (refused by default).
     """
+    if scheduler is not None and not use_zygote:
+        raise CourseError("--no-zygote is for debugging one machine; it cannot be combined with --scheduler")
+    if scheduler is not None and jobs is not None:
+        raise CourseError("--jobs and --scheduler exclude each other: on a cluster the Dask workers' threads "
+                          "decide how many submissions are graded at once")
     root = Path(course_root).resolve()
     limits = limits if limits is not None else sandbox.Limits.from_env()
     if timeout is None and limits.cell_timeout:
@@ -339,7 +351,10 @@ def autograde(
             with GradebookWriter(gradebook_path(root)) as writer:
                 todo, report.skipped, report.unknown = plan(root, writer, env_hashes, force)
                 report.submissions = len(todo) + report.skipped
-                if todo:
+                if todo and scheduler is not None:
+                    _grade_on_cluster(root, writer, todo, env_hashes, limits, timeout, scheduler,
+                                      allow_unconfined, report, progress_stream, progress_tty)
+                elif todo:
                     if use_zygote:  # preloads while the workers start
                         zygote = Zygote(state_dir / "zygote").launch()
                     # an interrupted run must not leave "done" records for work it undid
@@ -357,6 +372,21 @@ def autograde(
                 box.close()
     report.seconds = time.monotonic() - start
     return report
+
+
+def _grade_on_cluster(root: Path, writer: GradebookWriter, todo: list[Job], env_hashes: dict[str, str],
+                      limits: sandbox.Limits, timeout: int | None, scheduler: str, allow_unconfined: bool,
+                      report: AutogradeReport, stream: TextIO | None, tty: bool | None) -> None:
+    """``todo`` graded by the Dask workers of ``scheduler``; this process merges (grader.pipeline.cluster)."""
+    from . import cluster
+
+    client = cluster.connect(scheduler)  # before anything changes: an unreachable cluster leaves all as it was
+    try:
+        bundle = cluster.cluster_bundle(root, env_hashes, limits, timeout, allow_unconfined)
+        writer.forget((j.student, j.lesson) for j in todo)
+        cluster.run_on_cluster(root, writer, todo, client, bundle, report, stream, tty)
+    finally:
+        client.close()
 
 
 def _run(root: Path, writer: GradebookWriter, todo: list[Job], n: int, timeout: int | None,
