@@ -59,6 +59,8 @@ except ImportError:  # dask is needed only with --scheduler (connect says so)
 
 #: How long a grading worker may take to start on a node (imports, nbgrader, first shard copy).
 WORKER_START_TIMEOUT = 300.0
+#: Folder name prefix of a station's private course folder (in the node's temporary folder).
+STATION_PREFIX = "bpgrader-dask-"
 #: ``--scheduler auto``: use Dask's own ``scheduler-address`` setting (``DASK_SCHEDULER_ADDRESS``, dask yaml).
 AUTO = "auto"
 
@@ -212,7 +214,9 @@ class Station:
                 f"the Dask worker on {self.host} runs as uid {os.geteuid()}, not root: it cannot confine "
                 "student kernels (grading users, namespaces, cgroups). Start the Dask workers as root, or pass "
                 "--allow-unconfined to grade without the sandbox (see grader/SANDBOX.md)")
-        self.base = Path(tempfile.mkdtemp(prefix="bpgrader-dask-"))
+        remove_stale_stations()
+        self.base = Path(tempfile.mkdtemp(prefix=STATION_PREFIX))
+        (self.base / "pid").write_text(str(os.getpid()))
         shipped, course = self.base / "shipped", self.base / "course"
         _unpack(bundle.course_tar, shipped)
         lessons = register(course, shipped / "solutions")
@@ -345,6 +349,26 @@ class Station:
         if not ok:
             raise value
         return value
+
+
+def remove_stale_stations(parent: str | None = None) -> list[Path]:
+    """Remove the station folders of Dask worker processes that died (say, ``kill -9``) on this node."""
+    removed = []
+    for folder in Path(parent or tempfile.gettempdir()).glob(f"{STATION_PREFIX}*"):
+        try:
+            pid = int((folder / "pid").read_text())
+        except (OSError, ValueError):
+            continue
+        try:
+            os.kill(pid, 0)
+            continue  # alive (or a reused pid: then the folder stays, harmlessly)
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    return removed
 
 
 def _readline(w, timeout: float | None) -> str:
