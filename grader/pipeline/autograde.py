@@ -63,6 +63,7 @@ class AutogradeReport:
     workers: int = 0
     sandbox: str = ""  # how kernels were confined (one line)
     problems: list[str] = field(default_factory=list)  # what the sandbox could not protect
+    startup: float = 0.0  # seconds from the start of the run until the workers were ready to grade
 
     @property
     def failures(self) -> list[tuple[str, str, str]]:
@@ -371,6 +372,7 @@ def autograde(
             if box is not None:
                 box.close()
     report.seconds = time.monotonic() - start
+    report.startup = max(0.0, report.startup - start) if report.startup else 0.0
     return report
 
 
@@ -460,6 +462,7 @@ def _run(root: Path, writer: GradebookWriter, todo: list[Job], n: int, timeout: 
                 if msg.get("ready"):
                     if not any(x.ready for x in workers):
                         progress.restart()  # the ETA counts grading, not start-up
+                        report.startup = time.monotonic()
                     w.ready = True
                     feed(w)
                     continue

@@ -176,36 +176,46 @@ class Station:
 
     # -- life cycle (all in self._main)
     def _run(self) -> None:
-        zygote = box = None
+        self._zygote = self._box = None
+        self._started: list[threading.Event] = []
+        self._start_errors: list[str] = []
         try:
-            zygote, box = self._start()
+            self._start()
+            # the grading workers start while the zygote preloads (as a local run)
+            for i in range(self.nprocs):
+                started = threading.Event()
+                self._started.append(started)
+                t = threading.Thread(target=self._serve, args=(i, started), daemon=True,
+                                     name=f"grader-station-{self.bundle.key}-{i}")
+                self._threads.append(t)
+                t.start()
+            self._zygote.wait_ready()
+            for started in self._started:
+                started.wait(WORKER_START_TIMEOUT)
+            if self._start_errors:
+                raise StationError(self._start_errors[0])
         except Exception as exc:
             self.error = str(exc) if isinstance(exc, (StationError, CourseError)) else f"{type(exc).__name__}: {exc}"
         finally:
             self.ready.set()
         if self.error is None:
-            self._threads = [threading.Thread(target=self._serve, args=(i, zygote, box), daemon=True,
-                                              name=f"grader-station-{self.bundle.key}-{i}")
-                             for i in range(self.nprocs)]
-            for t in self._threads:
-                t.start()
             self.stopping.wait()
-            for _ in self._threads:
-                self.jobs.put(None)
-            for t in self._threads:
-                t.join(timeout=60)
+        for _ in self._threads:
+            self.jobs.put(None)
+        for t in self._threads:
+            t.join(timeout=60)
         try:
-            if zygote is not None:
-                zygote.stop()
-            if box is not None:
-                box.close()
+            if self._zygote is not None:
+                self._zygote.stop()
+            if self._box is not None:
+                self._box.close()
         finally:
             if self.base is not None:
                 shutil.rmtree(self.base, ignore_errors=True)
 
-    def _start(self):
+    def _start(self) -> None:
         from ..sandbox.zygote import Zygote
-        from .autograde import STATE_DIR, RunSandbox
+        from .autograde import RunSandbox
         from .register import environment_hash, register
 
         bundle = self.bundle
@@ -217,6 +227,7 @@ class Station:
         remove_stale_stations()
         self.base = Path(tempfile.mkdtemp(prefix=STATION_PREFIX))
         (self.base / "pid").write_text(str(os.getpid()))
+        self._zygote = Zygote(self.base / "zygote").launch()  # preloads while the course is set up
         shipped, course = self.base / "shipped", self.base / "course"
         _unpack(bundle.course_tar, shipped)
         lessons = register(course, shipped / "solutions")
@@ -230,21 +241,9 @@ class Station:
                 f"configuration than the instructor (environment hash of {', '.join(differ)}): install the "
                 "instructor's version of the course package on every worker")
         self.course = course
-        zygote = Zygote(course / STATE_DIR / "zygote").launch()
-        try:
-            box = RunSandbox(course, (course / "solutions").resolve(), self.nprocs, bundle.limits)
-        except Exception:
-            zygote.stop()
-            raise
-        box.seed = bundle.seed  # the instructor's seed: same checks' inputs on every node
-        self.describe, self.problems = box.describe(), list(box.problems)
-        try:
-            zygote.wait_ready()
-        except Exception:
-            zygote.stop()
-            box.close()
-            raise
-        return zygote, box
+        self._box = RunSandbox(course, (course / "solutions").resolve(), self.nprocs, bundle.limits)
+        self._box.seed = bundle.seed  # the instructor's seed: same checks' inputs on every node
+        self.describe, self.problems = self._box.describe(), list(self._box.problems)
 
     def close(self, wait: float = 60.0) -> None:
         """Stop the grading workers and the zygote, give back the grading users, remove the folder."""
@@ -252,13 +251,13 @@ class Station:
         self._main.join(timeout=wait)
 
     # -- grading (threads of self._threads)
-    def _serve(self, index: int, zygote, box) -> None:
+    def _serve(self, index: int, started: threading.Event) -> None:
         from ..sandbox.zygote import KERNEL_NAME
         from .autograde import STATE_DIR, Job, _copy_db, _WorkerProc
         from .course import notebook_env
         from .register import gradebook_path
 
-        course = self.course
+        course, zygote, box = self.course, self._zygote, self._box
         env = notebook_env(zygote.kernel_env())
         state = course / STATE_DIR
         (state / "shards").mkdir(parents=True, exist_ok=True)
@@ -294,6 +293,12 @@ class Station:
                 proc.box = None
 
         try:
+            try:
+                w = start()
+            except Exception as exc:
+                self._start_errors.append(str(exc) if isinstance(exc, StationError) else f"{type(exc).__name__}: {exc}")
+            finally:
+                started.set()
             while True:
                 item = self.jobs.get()
                 if item is None:
@@ -518,6 +523,7 @@ def run_on_cluster(root: Path, writer, todo: list, client, bundle: CourseBundle,
         report.sandbox = "; ".join(sorted(s for s in sandboxes if s))
         report.problems = sorted(set(problems))
         progress.restart()  # the ETA counts grading, not start-up
+        report.startup = time.monotonic()
 
         jobs = {}
         retried: set[tuple[str, str]] = set()
