@@ -57,12 +57,12 @@ def timed_run(base: Path, name: str, ungraded: Path, solutions: Path, **kwargs) 
             "startup": report.startup, "workers": report.workers, "scores": cell_scores(course)}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--students", type=int, default=4)
+    parser.add_argument("--students", type=int, default=3)
     parser.add_argument("--lessons", default="01_scalar_backprop,03_softmax_cross_entropy",
                         help="comma-separated lesson folders of solutions/ (default: %(default)s)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv or [])
     os.environ.setdefault("GRADER_SEED", "1234")
     from distributed import LocalCluster
 
@@ -111,4 +111,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

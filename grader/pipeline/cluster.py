@@ -233,6 +233,7 @@ class Station:
         lessons = register(course, shipped / "solutions")
         for lesson in lessons:  # the released lessons are the instructor's (intake repairs from them)
             shutil.copytree(shipped / "lessons" / lesson.name, course / "lessons" / lesson.name, dirs_exist_ok=True)
+        shutil.rmtree(shipped)  # the hidden tests now live only in the course folder the sandbox hides
         mine = {lesson.name: environment_hash(lesson) for lesson in lessons}
         differ = sorted(name for name, h in bundle.env_hashes.items() if mine.get(name) != h)
         if differ:
