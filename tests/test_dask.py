@@ -24,10 +24,19 @@ import pytest
 distributed = pytest.importorskip("distributed", reason="dask[distributed] (requirements.txt) is not installed")
 
 from grader.pipeline.autograde import autograde  # noqa: E402
-from grader.pipeline.cluster import write_tree  # noqa: E402
+from grader.pipeline.cluster import (  # noqa: E402
+    STATION_PREFIX,
+    Station,
+    StationError,
+    make_bundle,
+    remove_stale_stations,
+    write_tree,
+)
 from grader.pipeline.course import DEFAULT_SOLUTIONS, CourseError, notebook_env  # noqa: E402
 from grader.pipeline.merge import read_state, snapshot  # noqa: E402
+from grader.pipeline.register import environment_hash, register  # noqa: E402
 from grader.pipeline.sample_class import write_submitted  # noqa: E402
+from grader.sandbox import Limits  # noqa: E402
 
 STUDENTS = 3
 LESSONS = ("01_scalar_backprop", "03_softmax_cross_entropy")
@@ -200,3 +209,32 @@ def test_result_files_cannot_leave_their_folder(tmp_path):
         write_tree(tmp_path, {"../escape.txt": b"x"})
     write_tree(tmp_path / "ok", {"a/b.ipynb": b"{}"})
     assert (tmp_path / "ok" / "a" / "b.ipynb").read_bytes() == b"{}"
+
+
+def test_a_worker_with_another_grader_version_refuses(graded_class):
+    """The course travels, the code does not: a worker whose grader differs (environment hash) does not grade."""
+    solutions, ungraded, _local, _total = graded_class
+    lessons = register(ungraded, solutions)
+    hashes = {lesson.name: environment_hash(lesson) for lesson in lessons}
+    good = make_bundle(ungraded, hashes, seed=1, limits=Limits.from_env(), timeout=None)
+    assert good.env_hashes == hashes and good.course_tar  # what a worker receives
+    other = {**hashes, LESSONS[0]: "0" * 64}  # as if the instructor ran another version of the checks
+    station = Station(make_bundle(ungraded, other, seed=1, limits=Limits.from_env(), timeout=None), 1)
+    try:
+        with pytest.raises(StationError, match=f"different grader.*environment hash of {LESSONS[0]}"):
+            station.grade("ada", LESSONS[0], {})
+    finally:
+        station.close()
+    assert station.base is not None and not station.base.exists()  # nothing left on the node
+
+
+def test_stale_station_folders_of_dead_workers_are_removed(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    gone, alive, foreign = (tmp_path / f"{STATION_PREFIX}{n}" for n in ("gone", "alive", "foreign"))
+    for folder, pid in ((gone, dead.pid), (alive, os.getpid())):
+        folder.mkdir()
+        (folder / "pid").write_text(str(pid))
+    foreign.mkdir()  # no pid file: not ours to judge
+    assert remove_stale_stations(str(tmp_path)) == [gone]
+    assert not gone.exists() and alive.exists() and foreign.exists()

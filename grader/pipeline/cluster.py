@@ -61,6 +61,8 @@ except ImportError:  # dask is needed only with --scheduler (connect says so)
 WORKER_START_TIMEOUT = 300.0
 #: Folder name prefix of a station's private course folder (in the node's temporary folder).
 STATION_PREFIX = "bpgrader-dask-"
+#: A station with nothing to grade for this long stops (zygote, grading workers and users released).
+STATION_IDLE_SECONDS = 15 * 60
 #: ``--scheduler auto``: use Dask's own ``scheduler-address`` setting (``DASK_SCHEDULER_ADDRESS``, dask yaml).
 AUTO = "auto"
 
@@ -171,6 +173,8 @@ class Station:
         self.base: Path | None = None
         self.course: Path | None = None
         self._threads: list[threading.Thread] = []
+        self.busy = 0  # submissions queued or being graded
+        self.last_used = time.monotonic()
         self._main = threading.Thread(target=self._run, name=f"grader-station-{bundle.key}", daemon=True)
         self._main.start()
 
@@ -199,7 +203,14 @@ class Station:
         finally:
             self.ready.set()
         if self.error is None:
-            self.stopping.wait()
+            # an instructor process killed mid-run leaves its plugin registered: an idle station stops itself
+            while not self.stopping.wait(10.0):
+                with _LOCK:
+                    if self.busy == 0 and time.monotonic() - self.last_used > STATION_IDLE_SECONDS:
+                        self.stopping.set()
+        with _LOCK:
+            if _STATIONS.get(self.bundle.key) is self:
+                del _STATIONS[self.bundle.key]
         for _ in self._threads:
             self.jobs.put(None)
         for t in self._threads:
@@ -248,7 +259,8 @@ class Station:
 
     def close(self, wait: float = 60.0) -> None:
         """Stop the grading workers and the zygote, give back the grading users, remove the folder."""
-        self.stopping.set()
+        with _LOCK:
+            self.stopping.set()
         self._main.join(timeout=wait)
 
     # -- grading (threads of self._threads)
@@ -350,8 +362,17 @@ class Station:
         if self.error:
             raise StationError(self.error)
         reply: queue.Queue = queue.Queue()
-        self.jobs.put(((student, lesson, files), reply))
-        ok, value = reply.get()
+        with _LOCK:
+            if self.stopping.is_set():
+                raise StationError(f"the grader on {self.host} was stopped (idle or unregistered)")
+            self.busy += 1
+        try:
+            self.jobs.put(((student, lesson, files), reply))
+            ok, value = reply.get()
+        finally:
+            with _LOCK:
+                self.busy -= 1
+                self.last_used = time.monotonic()
         if not ok:
             raise value
         return value
@@ -410,6 +431,8 @@ def _station(key: str) -> Station:
     """This worker process's station for bundle ``key`` (started on first use)."""
     with _LOCK:
         station = _STATIONS.get(key)
+        if station is not None and station.stopping.is_set():  # stopped when idle: start afresh
+            station = None
         if station is None:
             bundle = _BUNDLES.get(key)
             if bundle is None:
