@@ -54,8 +54,6 @@ def _merged(db: Path) -> int:
 @pytest.fixture(scope="session")
 def graded_class(tmp_path_factory):
     """(solutions, ungraded course, the course graded by ``autograde -j 2``, number of notebooks)."""
-    old = os.environ.get("GRADER_SEED")
-    os.environ["GRADER_SEED"] = SEED
     root = tmp_path_factory.mktemp("dask")
     solutions = root / "solutions"
     for name in LESSONS:
@@ -63,13 +61,11 @@ def graded_class(tmp_path_factory):
     ungraded, local = root / "ungraded", root / "local"
     total = write_submitted(ungraded, solutions, STUDENTS)
     shutil.copytree(ungraded, local)
-    report = autograde(local, solutions, jobs=2, progress_stream=io.StringIO(), progress_tty=False)
+    with pytest.MonkeyPatch.context() as mp:  # the seed only for this run: other tests keep a random one
+        mp.setenv("GRADER_SEED", SEED)
+        report = autograde(local, solutions, jobs=2, progress_stream=io.StringIO(), progress_tty=False)
     assert len(report.graded) == total and not report.failures
-    yield solutions, ungraded, local, total
-    if old is None:
-        os.environ.pop("GRADER_SEED", None)
-    else:
-        os.environ["GRADER_SEED"] = old
+    return solutions, ungraded, local, total
 
 
 @pytest.fixture(scope="session")
@@ -82,7 +78,8 @@ def cluster(graded_class):
             yield lc, client
 
 
-def test_cluster_grades_exactly_as_local_j2(tmp_path, graded_class, cluster):
+def test_cluster_grades_exactly_as_local_j2(tmp_path, graded_class, cluster, monkeypatch):
+    monkeypatch.setenv("GRADER_SEED", SEED)  # the local run's seed travels to the workers in the bundle
     solutions, ungraded, local, total = graded_class
     lc, _client = cluster
     course = tmp_path / "course"
@@ -105,7 +102,8 @@ def test_cluster_grades_exactly_as_local_j2(tmp_path, graded_class, cluster):
     assert again.skipped == total and again.graded == []
 
 
-def test_killing_a_dask_worker_mid_run_loses_nothing(tmp_path, graded_class, cluster):
+def test_killing_a_dask_worker_mid_run_loses_nothing(tmp_path, graded_class, cluster, monkeypatch):
+    monkeypatch.setenv("GRADER_SEED", SEED)
     solutions, ungraded, local, total = graded_class
     lc, client = cluster
     course = tmp_path / "course"
