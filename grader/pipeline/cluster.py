@@ -541,10 +541,10 @@ def run_on_cluster(root: Path, writer, todo: list, client, bundle: CourseBundle,
             except Exception as exc:
                 raise CourseError(f"Dask worker {addr} could not start grading: {_why(exc)}") from None
             procs += info["procs"]
-            sandboxes.add(info["sandbox"])
+            sandboxes.add(f"Dask worker {addr} on {info['host']}: {info['sandbox']}")
             problems += [f"{info['host']}: {p}" for p in info["problems"]]
         report.workers = procs
-        report.sandbox = "; ".join(sorted(s for s in sandboxes if s))
+        report.sandbox = "\n".join(sorted(sandboxes))  # one line per worker
         report.problems = sorted(set(problems))
         progress.restart()  # the ETA counts grading, not start-up
         report.startup = time.monotonic()
