@@ -574,7 +574,10 @@ def run_on_cluster(root: Path, writer, todo: list, client, bundle: CourseBundle,
                 futures.pop(fut.key, None)
                 item = f"{job.student}/{job.lesson}"
                 if fut.status != "finished":
-                    exc = fut.exception()
+                    try:
+                        exc = fut.exception()
+                    except Exception as cancelled:  # a cancelled future has no exception to give
+                        exc = cancelled
                     reason = _why(exc)
                     report.crashed.append((job.student, job.lesson, reason))
                     progress.advance(item, failed=True)
