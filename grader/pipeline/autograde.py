@@ -67,6 +67,7 @@ class AutogradeReport:
     problems: list[str] = field(default_factory=list)  # what the sandbox could not protect
     interrupted: bool = False  # stopped by Ctrl-C (SIGINT) before every submission was graded
     todo: int = 0  # submissions this run set out to grade
+    startup: float = 0.0  # seconds from the start of the run until the workers were ready to grade
 
     @property
     def failures(self) -> list[tuple[str, str, str]]:
@@ -388,6 +389,8 @@ def autograde(
     progress_tty: bool | None = None,
     limits: sandbox.Limits | None = None,
     lessons: list[str] | None = None,
+    scheduler: str | None = None,
+    allow_unconfined: bool = False,
 ) -> AutogradeReport:
     """Grade every new or changed submission of ``course_root`` (all with ``force``).
 
@@ -402,7 +405,17 @@ def autograde(
         limits: the kernels' resource and time limits (default:
             ``grader.sandbox.Limits.from_env()``, i.e. ``GRADER_LIMIT_*``).
             Kernels are confined only with the zygote (``use_zygote``).
+        scheduler: grade on the Dask cluster of this scheduler (``tcp://host:8786``, a
+            scheduler file, or ``auto`` for Dask's ``scheduler-address`` setting) instead of
+            ``jobs`` local workers; see ``grader.pipeline.cluster``.
+        allow_unconfined: with ``scheduler``, let Dask workers that are not root grade
+            without the sandbox (refused by default).
     """
+    if scheduler is not None and not use_zygote:
+        raise CourseError("--no-zygote is for debugging one machine; it cannot be combined with --scheduler")
+    if scheduler is not None and jobs is not None:
+        raise CourseError("--jobs and --scheduler exclude each other: on a cluster the Dask workers' threads "
+                          "decide how many submissions are graded at once")
     root = check_course(course_root)
     limits = limits if limits is not None else sandbox.Limits.from_env()
     if timeout is None and limits.cell_timeout:
@@ -429,7 +442,10 @@ def autograde(
                 todo, report.skipped, report.unknown = plan(root, writer, env_hashes, force, only)
                 report.submissions = len(todo) + report.skipped
                 report.todo = len(todo)
-                if todo:
+                if todo and scheduler is not None:
+                    _grade_on_cluster(root, writer, todo, env_hashes, limits, timeout, scheduler,
+                                      allow_unconfined, report, progress_stream, progress_tty)
+                elif todo:
                     if use_zygote:  # preloads while the workers start
                         zygote = Zygote(state_dir / "zygote").launch()
                     # an interrupted run must not leave "done" records for work it undid
@@ -453,6 +469,7 @@ def autograde(
             finally:
                 _restore_sigint(previous)
     report.seconds = time.monotonic() - start
+    report.startup = max(0.0, report.startup - start) if report.startup else 0.0
     return report
 
 
@@ -506,6 +523,21 @@ def _restore_sigint(previous) -> None:
 
     if previous is not None:
         signal.signal(signal.SIGINT, previous)
+
+
+def _grade_on_cluster(root: Path, writer: GradebookWriter, todo: list[Job], env_hashes: dict[str, str],
+                      limits: sandbox.Limits, timeout: int | None, scheduler: str, allow_unconfined: bool,
+                      report: AutogradeReport, stream: TextIO | None, tty: bool | None) -> None:
+    """``todo`` graded by the Dask workers of ``scheduler``; this process merges (grader.pipeline.cluster)."""
+    from . import cluster
+
+    client = cluster.connect(scheduler)  # before anything changes: an unreachable cluster leaves all as it was
+    try:
+        bundle = cluster.cluster_bundle(root, env_hashes, limits, timeout, allow_unconfined)
+        writer.forget((j.student, j.lesson) for j in todo)
+        cluster.run_on_cluster(root, writer, todo, client, bundle, report, stream, tty)
+    finally:
+        client.close()
 
 
 def _run(root: Path, writer: GradebookWriter, todo: list[Job], n: int, timeout: int | None,
@@ -581,6 +613,7 @@ def _run(root: Path, writer: GradebookWriter, todo: list[Job], n: int, timeout: 
                 if msg.get("ready"):
                     if not any(x.ready for x in workers):
                         progress.restart()  # the ETA counts grading, not start-up
+                        report.startup = time.monotonic()
                     w.ready = True
                     feed(w)
                     continue

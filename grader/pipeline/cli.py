@@ -102,6 +102,7 @@ def _cmd_autograde(args: argparse.Namespace) -> int:
     report = autograde(
         args.course, args.solutions, jobs=args.jobs, timeout=args.timeout,
         force=args.force, use_zygote=not args.no_zygote, limits=limits, lessons=args.lessons or None,
+        scheduler=args.scheduler, allow_unconfined=args.allow_unconfined,
     )
     if report.interrupted:
         graded = len(report.graded) + len(report.crashed)
@@ -318,6 +319,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a kernel limit, repeatable: memory=4G, cpu_seconds=10m, max_processes=128, "
                         "max_file_bytes=256M, open_files=1024, notebook_timeout=10m, cell_timeout=60 "
                         "(default: GRADER_LIMIT_* or the built-in defaults; 'unlimited' turns one off)")
+    p.add_argument("--scheduler", default=os.environ.get("GRADER_SCHEDULER") or None, metavar="ADDRESS",
+                   help="grade on a Dask cluster: the scheduler's address (tcp://host:8786), its scheduler "
+                        "file (*.json), or 'auto' for Dask's scheduler-address setting "
+                        "(default: $GRADER_SCHEDULER, else grade on this machine)")
+    p.add_argument("--allow-unconfined", action="store_true",
+                   help="with --scheduler: let Dask workers that are not root grade without the sandbox")
     p.set_defaults(func=_cmd_autograde)
 
     p = sub.add_parser("feedback", help="HTML feedback per student and lesson (hidden tests removed)")
