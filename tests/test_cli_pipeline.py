@@ -210,7 +210,7 @@ def test_changed_submission_is_regraded_then_force_regrades_all(toy_class):
     assert total(read_grades(toy_class.course / "gradebook.db")[(blank.student, blank.lesson)])[0] == 5.0
     before = snapshot(toy_class.course)
     forced, _ = _grade(toy_class.course, toy_class.solutions, force=True)
-    assert len(forced.graded) == 11 and forced.skipped == 0
+    assert len(forced.graded) == 11 and forced.skipped == 0, (forced.crashed, forced.failures)
     assert snapshot(toy_class.course) == before
 
 

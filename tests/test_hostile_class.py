@@ -427,7 +427,13 @@ def _no_hidden_text_in_feedback(run: Run, case: Case) -> None:
 
 
 def _texts(run: Run, case: Case, grade_cells: bool) -> list[str]:
-    return [text for _, gid, text in run.outputs(case) if (gid is not None) == grade_cells]
+    """Output texts of the notebook's grade cells (the checker writes them), or of every other code cell."""
+    nb = run.notebook(case)
+    if nb is None:
+        return []
+    is_grade = [bool(c.get("metadata", {}).get("nbgrader", {}).get("grade")) and
+                not c.get("metadata", {}).get("nbgrader", {}).get("solution") for c in nb.cells if c.cell_type == "code"]
+    return [text for (_, _, text), grade in zip(run.outputs(case), is_grade) if grade == grade_cells]
 
 
 def evidence_snooping(run: Run, case: Case) -> None:

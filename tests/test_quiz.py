@@ -59,10 +59,10 @@ def test_a_missing_answer_names_the_variable():
     assert score == 0 and "answer_init is not defined" in text
 
 
-def test_while_the_student_works_the_form_is_checked_and_no_points_are_claimed():
-    score, text = grade(visible(CHOICE), answer_init="b")
-    assert score == 0
-    assert quiz.RECORDED in text and "the answer is" not in text
+def test_while_the_student_works_the_form_is_checked_and_the_points_are_provisional():
+    score, text = grade(visible(CHOICE), answer_init="b")  # wrong, but nothing here knows it
+    assert score == 2
+    assert quiz.RECORDED in text and "the answer is" not in text and "provisional" in text
     score, text = grade(visible(CHOICE), answer_init="z")
     assert score == 0 and "one letter of" in text
 

@@ -14,10 +14,11 @@ hidden case, so they never reach the released lesson or the grading kernel::
     ### END HIDDEN TESTS
     cases.score()
 
-A question scores all or nothing: an answer of the right form earns no points
-by itself.  While the student works (hidden cases absent) the report says that
-the answer is recorded and is checked when graded.  When graded, a wrong
-answer's message gives the right one and why.
+A question scores all or nothing.  While the student works (hidden cases
+absent) an answer of the right form scores provisionally and the report says
+that whether it is right is checked when graded (as every visible check, it is
+necessary, not sufficient).  When graded, a wrong answer scores 0 and its
+message gives the right one and why.
 
 Accepts: for :func:`choice`, one letter of the options as a string, any case,
 surrounding spaces ignored (``"B"``, ``" b"``); for :func:`number`, a Python or
@@ -30,16 +31,18 @@ from . import Cases, StudentError, student, to_float, to_str
 __all__ = ["Quiz", "choice", "number"]
 
 #: Label of the visible case when no hidden case ran (the student's own notebook).
-RECORDED = "answer recorded: whether it is right is checked when the lesson is graded"
+RECORDED = "answer recorded; the points are provisional: whether it is right is checked when the lesson is graded"
 
 
 class Quiz(Cases):
-    """Cases that score all or nothing (the form of an answer earns no points on its own)."""
+    """Cases that score all or nothing (graded: the form and the right answer; working: the form, provisionally)."""
 
     def score(self) -> float:
         total = len(self._results)
         hidden_ran = any(params for params in self._graded)
-        earned = self.points if total and self.passed == total and hidden_ran else 0.0
+        # without the hidden case (the student's notebook, the student bundle's validate) a well-formed answer
+        # counts provisionally, so that "all checks pass" means what it means for every other exercise
+        earned = self.points if total and self.passed == total else 0.0
         print(f"{self.name}: {self.passed}/{total} checks passed -> {earned:g} of {self.points:g} points")
         for label, ok, message in self._results:
             print(f"  {'PASS' if ok else 'FAIL'}  {label}" + (f"\n        {message}" if message else ""))

@@ -453,5 +453,48 @@ def glu_backward(X, W, b, V, c, grad_output):
     grads["note"] = "hand-derived"
     return grads
 '''),
+        ("tanh form of the gate, a helper, dict built from pairs", '''
+def _gate(Z):
+    return 0.5 + 0.5 * np.tanh(Z / 2)
+
+
+def glu_backward(X, W, b, V, c, grad_output):
+    S = _gate(np.dot(X, V) + c)
+    A = np.dot(X, W) + b
+    dA, dG = grad_output * S, grad_output * A * S * (1.0 - S)
+    names = ("X", "W", "b", "V", "c")
+    values = (np.dot(dA, W.T) + np.dot(dG, V.T), np.dot(X.T, dA), dA.sum(0), np.dot(X.T, dG), dG.sum(0))
+    return dict(zip(names, values))
+'''),
+        ("from numpy import *, exp(-z) written out, a print", '''
+from numpy import *
+
+
+def glu_backward(X, W, b, V, c, grad_output):
+    pre = X @ V + c
+    s = exp(-logaddexp(0.0, -pre))  # sigmoid without overflow
+    a = X @ W + b
+    d_a = multiply(grad_output, s)
+    d_pre = multiply(multiply(grad_output, a), s - s * s)
+    print("gate range", float(s.min()), float(s.max()))
+    return {"W": X.T @ d_a, "V": X.T @ d_pre, "b": sum(d_a, axis=0), "c": sum(d_pre, axis=0),
+            "X": d_a @ W.T + d_pre @ V.T}
+'''),
+    ],
+    "answer_glu_bugs": [
+        ("upper case", '''
+answer_glu_bugs = "B"
+'''),
+        ("spaces around it", '''
+answer_glu_bugs = "  b\t"
+'''),
+        ("a numpy string scalar", '''
+answer_glu_bugs = np.str_("b")
+'''),
+        ("computed, a print", '''
+options = ["a", "b", "c", "d"]
+answer_glu_bugs = options[1]
+print("my answer:", answer_glu_bugs)
+'''),
     ],
 }

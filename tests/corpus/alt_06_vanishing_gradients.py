@@ -76,6 +76,29 @@ def residual_backward(X, W, b, grad_output):
     X[...] = 0.0
     return grad_X.astype(np.float32), grad_W.astype(np.float32), grad_b.astype(np.float32)
 '''),
+        ("sech^2 via exp, a dict-free list, from numpy import *", '''
+from numpy import *
+
+
+def residual_backward(X, W, b, grad_output):
+    Z = dot(X, W) + b
+    e = exp(-2 * abs(Z))
+    slope = 4 * e / (1 + e) ** 2  # 1 - tanh(Z)^2, written without overflow
+    d = grad_output * slope
+    return [grad_output + dot(d, W.T), dot(X.T, d), sum(d, axis=0)]
+'''),
+        ("the forward output reused, a helper, a print", '''
+def _branch(X, W, b):
+    return np.tanh(X @ W + b)
+
+
+def residual_backward(X, W, b, grad_output):
+    Y = X + _branch(X, W, b)
+    H = Y - X  # the branch's output, recovered
+    d = grad_output * (1.0 - H * H)
+    print("residual block", X.shape)
+    return (grad_output + d @ W.T, X.T @ d, d.sum(axis=0))
+'''),
     ],
     "initialisations": [
         ("rng.normal with a scale", '''
@@ -230,6 +253,20 @@ def saturated_fraction(model, X, threshold):
         fractions.append(np.mean(slope < threshold))
         weights.append(Z.size)
     return float(np.average(fractions, weights=weights))
+'''),
+    ],
+    "answer_skip": [
+        ("upper case", '''
+answer_skip = "B"
+'''),
+        ("spaces around it", '''
+answer_skip = " b "
+'''),
+        ("a numpy string scalar", '''
+answer_skip = np.str_("b")
+'''),
+        ("computed", '''
+answer_skip = chr(ord("a") + 1)
 '''),
     ],
 }

@@ -1025,8 +1025,8 @@ def h23_patch_builtins(ctx):
     The checks run in the grader's checker, whose builtins the kernel cannot
     reach: test_mse_grad is lost to the bug.  The patched ``isinstance`` outlives
     the call and breaks the kernel's own agent when it encodes mlp_backward's
-    answer (a list looks like an ndarray), so test_mlp_backward is lost too: the
-    tampering only costs the student.  (The lesson's
+    answer (a list looks like an ndarray), so test_mlp_backward and test_weight_decay are lost
+    too: the tampering only costs the student.  (The lesson's
     demo cell after the last grade cell calls mse_grad too; the patched
     ``isinstance`` then outlives that cell and may crash the kernel's own
     messaging, hence ``kernel-died`` is allowed: no grade cell comes after it.)
@@ -1052,7 +1052,7 @@ def h23_patch_builtins(ctx):
         builtins.round = lambda x, *args: 2.0
         builtins.print = lambda *args, **kwargs: None
     '''))
-    return ctx.notebook(L02, nb, ctx.minus(L02, ["test_mse_grad", "test_mlp_backward"]))
+    return ctx.notebook(L02, nb, ctx.minus(L02, ["test_mse_grad", "test_mlp_backward", "test_weight_decay"]))
 
 
 @case(L02)
