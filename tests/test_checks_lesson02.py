@@ -191,13 +191,13 @@ def test_mlp_backward_wrong_shape_gets_no_batch_hint_it_does_not_fit(namespace):
 
 @pytest.mark.parametrize("quiz_id, name", list(QUIZZES.items()))
 def test_a_quiz_answer_is_checked_only_when_graded(namespace, quiz_id, name):
-    """While the student works (hidden cases left out) a right answer is recorded, not scored, and not revealed."""
+    """While the student works (hidden cases left out) an answer is recorded, scored provisionally, and not revealed."""
     source = SOURCES[f"test_{quiz_id}"]
     head, _, rest = source.partition("### BEGIN HIDDEN TESTS\n")
     visible = head + rest.partition("### END HIDDEN TESTS\n")[2]
     outputs, value = run_grade_source(visible, local_student(dict(namespace)), seed=1)
     text = "".join(o.get("text", "") for o in outputs if o["output_type"] == "stream")
-    assert value == 0.0 and "checked when the lesson is graded" in text, text
+    assert value == POINTS[f"test_{quiz_id}"] and "provisional" in text and "checked when the lesson is graded" in text, text
     assert "the answer is" not in text, text
 
 

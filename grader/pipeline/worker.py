@@ -245,10 +245,11 @@ class Worker:
             source = nbformat.read(str(source_path), as_version=4)
             stubs = None
             if self.isolation.get("stub_base") and self.isolation.get("course_lib"):
-                # course_lib as the lesson's kernels see it: this lesson's answers raise (delegation by running)
+                # course_lib as the lesson's kernels see it: this lesson's answers raise (delegation by running);
+                # one folder per worker process, as the workers of a run write their copies at the same time
                 stubs = str(isolation.write_stubs(self.isolation["course_lib"],
                                                   isolation.references_of(source_path.parent.parent, lesson),
-                                                  Path(self.isolation["stub_base"]) / lesson))
+                                                  Path(self.isolation["stub_base"]) / f"{lesson}-{os.getpid()}"))
             self._lessons[lesson] = (released, source, grade_sources(source), stubs)
         return self._lessons[lesson]
 
