@@ -157,3 +157,38 @@ def test_float32_results_are_judged_at_float32_accuracy():
         checks.assert_close("wrong in float32", (1.001 * np.tanh(x)).astype(np.float32), exact)
     with pytest.raises(AssertionError):  # float64 keeps the tight tolerance
         checks.assert_close("float64", exact * (1 + 1e-6), exact)
+
+
+def _cell_report(capsys, factors, batch_size=None):
+    """The printed report of a cell whose i-th case returns factors[i] times the right gradient."""
+    expected = np.random.default_rng(3).standard_normal((4, 3))
+    cases = checks.Cases("softmax_temperature_backward", points=2)
+    for i, factor in enumerate(factors):
+        cases.run(f"case {i}", lambda f=factor: checks.assert_close("dL/dZ", f * expected, expected,
+                                                                      batch_size=batch_size))
+    cases.score()
+    return capsys.readouterr().out
+
+
+def test_a_cause_is_named_only_when_every_failing_case_is_off_by_the_same_factor(capsys):
+    """A 1/T too many is off by 2 where T = 1/2 and by 1/3 where T = 3: no "squared loss" cause for it."""
+    out = _cell_report(capsys, [2.0, 1.0, 1 / 3, 4.0])
+    assert "squared loss" not in out and "a factor 2 missing" not in out
+    assert out.count("changes from case to case") == 3
+    for shown in ("factor 2 here", "factor 0.3333 here", "factor 4 here"):
+        assert shown in out, out
+    out = _cell_report(capsys, [2.0, 1.0, 2.0])  # the same factor everywhere it fails: the cause stays
+    assert out.count("the 1/2 of the squared loss missing") == 2 and "changes from case to case" not in out
+    out = _cell_report(capsys, [-1.0, -1.0])
+    assert out.count("the sign is flipped") == 2
+
+
+def test_a_missing_mean_over_batches_of_different_sizes_keeps_its_hint(capsys):
+    """Off by B = 4 in one case and B = 2 in another is one cause (the 1/B), not two factors."""
+    expected = np.random.default_rng(3).standard_normal((4, 3))
+    cases = checks.Cases("mse_grad", points=1)
+    for b in (4, 2):
+        cases.run(f"batch {b}", lambda b=b: checks.assert_close("grad", b * expected, expected, batch_size=b))
+    cases.score()
+    out = capsys.readouterr().out
+    assert "off by a factor B = 4" in out and "off by a factor B = 2" in out and "changes from case" not in out

@@ -33,6 +33,7 @@ import contextlib
 import contextvars
 import io
 import math as _math
+import re
 import warnings
 import zlib
 from collections.abc import Callable, Iterable, Mapping
@@ -358,15 +359,16 @@ def diagnose(got: np.ndarray, expected: np.ndarray, batch_size: int | None = Non
     if ee > 0:
         r = _float(_add_reduce(_multiply(got, expected), axis=None)) / ee
         if _close(got, _multiply(r, expected), rtol):
-            known = [(-1.0, "the sign is flipped"),
-                     (2.0, "off by a factor 2 (the 1/2 of the squared loss missing, or a term counted twice?)"),
-                     (0.5, "off by a factor 1/2 (a factor 2 missing, e.g. from the derivative of a square, "
-                           "or a division too many?)")]
-            if batch_size and batch_size > 1:
+            known = []
+            if batch_size and batch_size > 1:  # first: where B = 2 the batch's 1/B is the likelier cause
                 known += [(_float(batch_size),
                            f"off by a factor B = {batch_size}: the 1/B of the mean over the batch is missing"),
                           (1.0 / batch_size,
                            f"off by a factor 1/B = 1/{batch_size}: divided by the batch size once too often")]
+            known += [(-1.0, "the sign is flipped"),
+                      (2.0, "off by a factor 2 (the 1/2 of the squared loss missing, or a term counted twice?)"),
+                      (0.5, "off by a factor 1/2 (a factor 2 missing, e.g. from the derivative of a square, "
+                            "or a division too many?)")]
             for factor, text in known:
                 if _abs_builtin(r - factor) <= 1e-4 * _abs_builtin(factor):
                     return f"Hint: {text}."
@@ -499,6 +501,59 @@ def param_vjp(param: np.ndarray, forward: Callable[[], np.ndarray], G: np.ndarra
 
 
 # ------------------------------------------------------------------ partial credit
+#: The hints :func:`diagnose` gives when every entry is off by one factor, and the factor each one names
+#: ("B" and "1/B" name the case's batch size, whatever its value).
+_FACTOR_HINTS = (
+    (re.compile(r"Hint: the sign is flipped\."), lambda m: -1.0),
+    (re.compile(r"Hint: off by a factor 2 \(.*?\?\)\."), lambda m: 2.0),
+    (re.compile(r"Hint: off by a factor 1/2 \(.*?\?\)\."), lambda m: 0.5),
+    (re.compile(r"Hint: off by a factor B = (\d+): [^.]*\."), lambda m: ("B", _float(m.group(1)))),
+    (re.compile(r"Hint: off by a factor 1/B = 1/(\d+): [^.]*\."), lambda m: ("1/B", 1.0 / _float(m.group(1)))),
+    (re.compile(r"Hint: every entry is off by the same factor ([-+0-9.e]+|nan|inf)\."), lambda m: _float(m.group(1))),
+)
+
+
+def _factor_of(message: str) -> tuple[re.Match, object] | None:
+    for pattern, factor in _FACTOR_HINTS:
+        for match in pattern.finditer(message):
+            return match, factor(match)
+    return None
+
+
+def _stable(factors: list) -> bool:
+    """Every factor the same number, or every one the case's own B (or 1/B)."""
+    numbers = [f[1] if _isinstance(f, _tuple) else f for f in factors]
+    if _all_builtin(_abs_builtin(n - numbers[0]) <= 1e-3 * _max(_abs_builtin(n), _abs_builtin(numbers[0]))
+                    for n in numbers):
+        return True
+    names = {f[0] if _isinstance(f, _tuple) else None for f in factors}
+    return _len(names) == 1 and None not in names
+
+
+def _stable_factor_hints(results: list[tuple[str, bool, str]]) -> list[tuple[str, bool, str]]:
+    """Drop the constant-factor hints of a cell whose failing cases are off by different factors.
+
+    One factor per case is a fact about that case, not a cause: a factor 2 where T = 1/2 and 1/3 where T = 3
+    is a 1/T too many, not "the 1/2 of the squared loss missing".  A cause is named only when every failing
+    case that is off by a constant factor is off by the same one (or each by its own batch size B);
+    otherwise each such case says the factor it is off by, and that it changes from case to case.
+    """
+    found = [_factor_of(message) if not ok else None for _, ok, message in results]
+    factors = [f[1] for f in found if f is not None]
+    if not factors or _stable(factors):
+        return results
+    out = []
+    for (label, ok, message), hit in zip(results, found):
+        if hit is not None:
+            match, factor = hit
+            number = factor[1] if _isinstance(factor, _tuple) else factor
+            text = (f"Hint: every entry is off by the same factor {number:.4g} here, but the factor changes from "
+                    "case to case: it depends on the case's parameters.")
+            message = message[:match.start()] + text + message[match.end():]
+        out.append((label, ok, message))
+    return out
+
+
 def _describe_failure(exc: BaseException) -> str:
     """One line about what went wrong, never a traceback into the grader."""
     if _isinstance(exc, _AssertionError):
@@ -563,6 +618,6 @@ class Cases:
         total = _len(self._results)
         earned = _round(self.points * self.passed / total, 2) if total else 0.0
         _print(f"{self.name}: {self.passed}/{total} checks passed -> {earned:g} of {self.points:g} points")
-        for label, ok, message in self._results:
+        for label, ok, message in _stable_factor_hints(self._results):
             _print(f"  {'PASS' if ok else 'FAIL'}  {label}" + (f"\n        {message}" if message else ""))
         return _float(earned)
