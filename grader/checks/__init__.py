@@ -32,7 +32,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import io
-import math as _math
 import re
 import warnings
 import zlib
@@ -47,7 +46,7 @@ from .student import Student, local_student
 __all__ = ["Cases", "Student", "Handle", "StudentError", "student", "rng", "random_array", "assert_close", "assert_shape",
            "param_vjp", "low_precision",
            "assert_gradient", "assert_true", "numeric_vjp", "numerical_gradient", "to_float64", "to_float",
-           "to_bool", "to_str", "to_names", "diagnose", "norm"]
+           "to_bool", "to_str", "to_names", "diagnose", "norm", "read_mapping"]
 
 _asarray = np.asarray
 _array = np.array
@@ -91,14 +90,9 @@ _all_builtin = all
 _abs_builtin = abs
 _list = list
 _tuple = tuple
-_sorted = sorted
-_zip = zip
-_range = range
 _enumerate = enumerate
 _getattr = getattr
-_reversed = reversed
 _crc32 = zlib.crc32
-_math_isfinite = _math.isfinite
 
 DEFAULT_GRAD_THRESHOLD = 1e-6
 DEFAULT_RTOL = 1e-7
@@ -552,6 +546,35 @@ def _stable_factor_hints(results: list[tuple[str, bool, str]]) -> list[tuple[str
             message = message[:match.start()] + text + message[match.end():]
         out.append((label, ok, message))
     return out
+
+
+def read_mapping(S: Student, got: object, what: str, expected: str, keys: Iterable[str] | None = None) -> dict:
+    """The student's returned mapping as a plain dict.
+
+    A plain ``dict`` arrives as data; a dict subclass (``OrderedDict``, ``defaultdict``, ``Counter``) arrives
+    as a handle and is read item by item in the student's process: the given ``keys``, or all of its keys.
+
+    Args:
+        S: the student.
+        got: what the student's function returned.
+        what: the function, named in the message (``"glu_backward"``).
+        expected: what was expected, for the message (``"a dict {'X': grad_X, ...}"``).
+        keys: the keys to read from a handle (default: every key it has).
+    Returns:
+        The mapping as a dict; raises ``AssertionError`` naming what came instead of a mapping.
+    """
+    if _type(got) is dict:
+        return got
+    if _isinstance(got, Handle) and (got.type_name.lower().endswith("dict") or got.type_name == "Counter"):
+        try:
+            names = _list(keys) if keys is not None else S.lib("operator.iadd").call([], got)
+            if _type(names) is _list:
+                return {k: S.lib("operator.getitem").call(got, k) for k in names}
+        except StudentError:
+            pass
+    type_name = got.type_name if _isinstance(got, Handle) else _type(got).__name__
+    assert_true(False, f"{what}: expected {expected}, got {type_name}")
+    return {}
 
 
 def _describe_failure(exc: BaseException) -> str:

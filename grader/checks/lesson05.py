@@ -66,6 +66,7 @@ from . import (
     assert_true,
     norm,
     random_array,
+    read_mapping,
     rng,
     student,
     to_bool,
@@ -638,13 +639,4 @@ def glu_backward(points: float) -> Cases:
 
 def _glu_mapping(S, got: object) -> dict:
     """The student's dict of gradients (a dict subclass comes back as a handle and is read key by key)."""
-    if type(got) is dict:
-        return got
-    if isinstance(got, Handle) and got.type_name.lower().endswith("dict"):
-        try:
-            return {name: S.lib("operator.getitem").call(got, name) for name in _GLU_NAMES}
-        except StudentError:
-            pass
-    type_name = got.type_name if isinstance(got, Handle) else type(got).__name__
-    assert_true(False, f"glu_backward: expected a dict {{'X': grad_X, 'W': grad_W, ...}}, got {type_name}")
-    return {}
+    return read_mapping(S, got, "glu_backward", "a dict {'X': grad_X, 'W': grad_W, ...}", keys=_GLU_NAMES)
