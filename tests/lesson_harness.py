@@ -73,19 +73,21 @@ class Lesson:
             return self.namespace()
         return solution_ns
 
-    def with_cells(self, ns: dict, cells: dict[str, str]) -> dict:
+    def with_cells(self, ns: dict, cells: dict[str, str], every_cell: bool = True) -> dict:
         """A copy of ``ns`` in which every solution cell runs again, those in ``cells`` with the given sources.
 
         Running them all again binds every answer's functions (and classes) to the copy: an answer that calls
         another exercise's function sees the changed one, as in a real notebook, and a class a cell patches
-        (lesson 01's Node) is a fresh one, so the shared solution namespace is never changed.
+        (lesson 01's Node) is a fresh one, so the shared solution namespace is never changed. With
+        ``every_cell=False`` only the cells in ``cells`` run (the other answers keep the solution's globals).
         """
         unknown = set(cells) - set(self.solution_cells)
         assert not unknown, f"no solution cell {sorted(unknown)}; expected one of {sorted(self.solution_cells)}"
         ns = dict(ns)
         with contextlib.redirect_stdout(io.StringIO()):  # what the cells print is not under test
             for grade_id, source in self.solution_cells.items():
-                exec(compile(cells.get(grade_id, source), f"<cell {grade_id}>", "exec"), ns)  # noqa: S102 - the notebook's own cells
+                if every_cell or grade_id in cells:
+                    exec(compile(cells.get(grade_id, source), f"<cell {grade_id}>", "exec"), ns)  # noqa: S102 - the notebook's cells
         return ns
 
     def patched(self, ns: dict, exercise: str, find: str, replace: str) -> dict:
