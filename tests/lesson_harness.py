@@ -10,6 +10,7 @@ test module runs them with ``class TestLesson(LessonTests): lesson = LESSON`` ne
 """
 from __future__ import annotations
 
+import ast
 import contextlib
 import io
 import json
@@ -39,10 +40,13 @@ class Lesson:
         bug_hints: the hint the report must show for each planted bug, by ``bug[bug_key]``
         blank_text: what the report of each grade cell must say for the blank notebook, by grade_id
             (``"not implemented yet"`` where not given)
+        grade_ids: the grade cells the notebook must have
+        quizzes: those of them checked by ``grader.checks.quiz`` (the others by ``grader.checks.lessonNN``)
     """
 
     def __init__(self, folder: str, *, seed: int | None = None, bug_seed: int | None = None, bug_key: str = "exercise",
-                 bug_hints: dict[str, str] | None = None, blank_text: dict[str, str] | None = None) -> None:
+                 bug_hints: dict[str, str] | None = None, blank_text: dict[str, str] | None = None,
+                 grade_ids: Iterable[str] = (), quizzes: Iterable[str] = ()) -> None:
         self.folder = SOLUTIONS / folder
         self.notebook_path = self.folder / f"{folder}.ipynb"
         self.nb: dict = json.loads(self.notebook_path.read_text(encoding="utf-8"))
@@ -57,6 +61,8 @@ class Lesson:
         self.seed, self.bug_seed, self.bug_key = seed, bug_seed, bug_key
         self.bug_hints = bug_hints or {}
         self.blank_text = blank_text or {}
+        self.grade_ids, self.quizzes = set(grade_ids), set(quizzes)
+        self.check_module = f"lesson{folder[:2]}"
 
     def _code_cells(self) -> list[dict]:
         return [c for c in self.nb["cells"] if c["cell_type"] == "code" and "nbgrader" in c.get("metadata", {})]
@@ -163,6 +169,24 @@ class LessonTests:
     def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
         if "bug" in metafunc.fixturenames:
             metafunc.parametrize("bug", self.lesson.bugs, ids=[self.lesson.bug_id(b) for b in self.lesson.bugs])
+
+    def test_grade_cells_use_the_checker_form(self) -> None:
+        lesson = self.lesson
+        assert set(lesson.sources) == lesson.grade_ids, f"expected grade cells {sorted(lesson.grade_ids)}"
+        assert sum(lesson.points.values()) == 10, f"expected 10 points in all, got {lesson.points}"
+        assert all(points >= 1 for gid, points in lesson.points.items() if gid not in lesson.quizzes), lesson.points
+        for gid, source in lesson.sources.items():
+            module = "quiz" if gid in lesson.quizzes else lesson.check_module
+            lines = source.strip().splitlines()
+            assert (ast.get_docstring(ast.parse(source)) or "").startswith("Check"), f"{gid}: expected a docstring 'Check ...'"
+            assert f"from grader.checks import {module}" in lines, f"{gid}: expected 'from grader.checks import {module}'"
+            assert lines[-1] == "cases.score()", f"{gid}: expected 'cases.score()' last, got {lines[-1]!r}"
+            assert "### BEGIN HIDDEN TESTS" in source and "### END HIDDEN TESTS" in source, f"{gid}: no hidden tests"
+        for cell in lesson.nb["cells"]:
+            meta = cell["metadata"].get("nbgrader", {})
+            if cell["cell_type"] == "code" and not (meta.get("grade") and not meta.get("solution")):
+                source = "".join(cell["source"])
+                assert "import grader" not in source and "from grader" not in source, f"a cell imports the grader:\n{source}"
 
     @pytest.mark.parametrize("seed", SEEDS)
     def test_solution_scores_full_points(self, solution_ns: dict, seed: int | None) -> None:

@@ -14,7 +14,8 @@ BUG_HINTS = {
     "node_div": "the minus sign is missing",
     "node_backward": "reverse topological order",
 }
-LESSON = Lesson("01_scalar_backprop", seed=12345, bug_seed=12345, bug_hints=BUG_HINTS)
+LESSON = Lesson("01_scalar_backprop", seed=12345, bug_seed=12345, bug_hints=BUG_HINTS,
+                grade_ids={"test_chain", "test_worked_gradients", "test_node_ops", "test_node_div", "test_node_backward"})
 POINTS = LESSON.points
 solution_ns = LESSON.solution_fixture()
 
