@@ -1,24 +1,11 @@
 """The trusted-checker grade cells of lesson 01 (grader.checks.lesson01) against the solution, blanks and bugs."""
 from __future__ import annotations
 
-import contextlib
-import io
-import json
-from pathlib import Path
-
 import pytest
+from lesson_harness import Lesson, LessonTests
 
-from grader.checks.student import local_student
 from grader.pipeline.regions import strip_regions
-from grader.sandbox.checker import grade_sources, namespace_from_notebook, run_grade_source
 
-LESSON = Path(__file__).resolve().parents[1] / "solutions" / "01_scalar_backprop"
-NOTEBOOK = LESSON / "01_scalar_backprop.ipynb"
-NB = json.loads(NOTEBOOK.read_text())
-SOURCES = grade_sources(NB)
-POINTS = {c["metadata"]["nbgrader"]["grade_id"]: c["metadata"]["nbgrader"]["points"]
-          for c in NB["cells"] if c["metadata"].get("nbgrader", {}).get("grade")}
-BUGS = json.loads((LESSON / "bugs.json").read_text())
 #: The hint the old grade cell printed for each planted bug (by exercise).
 BUG_HINTS = {
     "chain": "derivative taken at the output a_l instead of the input z_l",
@@ -27,83 +14,16 @@ BUG_HINTS = {
     "node_div": "the minus sign is missing",
     "node_backward": "reverse topological order",
 }
+LESSON = Lesson("01_scalar_backprop", seed=12345, bug_seed=12345, bug_hints=BUG_HINTS,
+                grade_ids={"test_chain", "test_worked_gradients", "test_node_ops", "test_node_div", "test_node_backward"})
+POINTS = LESSON.points
+solution_ns = LESSON.solution_fixture()
 
 
-def _solution_source(grade_id: str) -> str:
-    for cell in NB["cells"]:
-        if cell["metadata"].get("nbgrader", {}).get("grade_id") == grade_id:
-            return "".join(cell["source"])
-    raise KeyError(grade_id)
+class TestLesson(LessonTests):
+    """Full points for the solution, 0 for the blank notebook, each planted bug costs exactly its cells."""
 
-
-def _grade(ns: dict, grade_id: str, seed: int | None = 12345) -> tuple[float, str]:
-    outputs, value = run_grade_source(SOURCES[grade_id], local_student(ns), seed=seed)
-    text = "".join(o.get("text", "") + o.get("evalue", "") for o in outputs)
-    assert not any(o["output_type"] == "error" for o in outputs), text
-    return float(value), text
-
-
-@pytest.fixture(scope="module")
-def solution_ns() -> dict:
-    return namespace_from_notebook(NOTEBOOK)
-
-
-@pytest.fixture(scope="module")
-def blank_ns(tmp_path_factory) -> dict:
-    """The released-style notebook: every solution region replaced by ``raise NotImplementedError()``."""
-    nb = json.loads(NOTEBOOK.read_text())
-    for cell in nb["cells"]:
-        if cell["metadata"].get("nbgrader", {}).get("solution"):
-            src = strip_regions("".join(cell["source"]), "### BEGIN SOLUTION", "### END SOLUTION",
-                                "raise NotImplementedError()")
-            cell["source"] = src.splitlines(keepends=True)
-    path = tmp_path_factory.mktemp("blank") / NOTEBOOK.name
-    path.write_text(json.dumps(nb))
-    return namespace_from_notebook(path)
-
-
-def _patched(ns: dict, grade_id: str, find: str, replace: str) -> dict:
-    """A copy of ``ns`` with the solution cell ``grade_id`` re-executed with ``find`` replaced."""
-    src = _solution_source(grade_id)
-    assert src.count(find) == 1, find
-    out = dict(ns)
-    # every solution cell again, in order, the patched one patched: a fresh Node class (the solution's is shared by
-    # the tests and must not receive a buggy __truediv__), with node_truediv installed as a run of the notebook would
-    for cell in NB["cells"]:
-        gid = cell["metadata"].get("nbgrader", {}).get("grade_id")
-        if cell["metadata"].get("nbgrader", {}).get("solution"):
-            code = "".join(cell["source"])
-            with contextlib.redirect_stdout(io.StringIO()):
-                exec(compile(code.replace(find, replace) if gid == grade_id else code, f"<cell {gid}>", "exec"), out)  # noqa: S102
-    return out
-
-
-@pytest.mark.parametrize("seed", [None, 12345])
-@pytest.mark.parametrize("grade_id", sorted(SOURCES))
-def test_solution_scores_full(solution_ns, grade_id, seed):
-    score, text = _grade(solution_ns, grade_id, seed)
-    assert score == POINTS[grade_id], text
-    assert "FAIL" not in text
-
-
-@pytest.mark.parametrize("grade_id", sorted(SOURCES))
-def test_blank_scores_zero(blank_ns, grade_id):
-    score, text = _grade(blank_ns, grade_id)
-    assert score == 0.0, text
-    assert "not implemented yet" in text
-
-
-@pytest.mark.parametrize("bug", BUGS, ids=[b["exercise"] for b in BUGS])
-def test_planted_bug_costs_only_its_cells(solution_ns, bug):
-    ns = _patched(solution_ns, bug["exercise"], bug["find"], bug["replace"])
-    for grade_id in SOURCES:
-        score, text = _grade(ns, grade_id)
-        if grade_id in bug["grade_ids"]:
-            assert score < POINTS[grade_id], text
-            assert bug["quantity"] in text, text
-            assert BUG_HINTS[bug["exercise"]] in text, text
-        else:
-            assert score == POINTS[grade_id], (grade_id, text)
+    lesson = LESSON
 
 
 # one wrong answer per exercise, in a style bugs.json does not plant
@@ -126,8 +46,8 @@ WRONG = [
 
 @pytest.mark.parametrize("exercise, find, replace, grade_id, expect", WRONG, ids=[w[0] for w in WRONG])
 def test_wrong_answer_loses_points(solution_ns, exercise, find, replace, grade_id, expect):
-    ns = _patched(solution_ns, exercise, find, replace)
-    score, text = _grade(ns, grade_id)
+    ns = LESSON.patched(solution_ns, exercise, find, replace)
+    score, text = LESSON.score(ns, grade_id)
     assert score < POINTS[grade_id], text
     assert expect in text, text
 
@@ -172,20 +92,19 @@ def topological_order(root):
                                           (BAD_ORDER, "topological_order")],
                          ids=["recursive-sort", "naive-recursion", "preorder"])
 def test_wrong_backward_loses_points(solution_ns, code, expect):
-    ns = dict(solution_ns)  # the solution cell again (its functions see the copy's globals), then the wrong one
-    exec(compile(_solution_source("node_backward") + "\n" + code, "<cell node_backward>", "exec"), ns)  # noqa: S102
-    score, text = _grade(ns, "test_node_backward")
+    ns = _with(solution_ns, code)
+    score, text = LESSON.score(ns, "test_node_backward")
     assert score < POINTS["test_node_backward"], text
     assert expect in text, text
     for other in ("test_node_ops", "test_chain"):
-        assert _grade(ns, other)[0] == POINTS[other]
+        assert LESSON.score(ns, other)[0] == POINTS[other]
 
 
 def test_node_backward_ignores_the_students_local_rules(solution_ns):
     """Exercise 4 is graded with correct local rules, whatever the student's Node computes."""
-    ns = _patched(solution_ns, "node_ops", "self.grad += 2.0 * self.data * out.grad", "self.grad += 0.0")
-    assert _grade(ns, "test_node_ops")[0] < POINTS["test_node_ops"]
-    assert _grade(ns, "test_node_backward")[0] == POINTS["test_node_backward"]
+    ns = LESSON.patched(solution_ns, "node_ops", "self.grad += 2.0 * self.data * out.grad", "self.grad += 0.0")
+    assert LESSON.score(ns, "test_node_ops")[0] < POINTS["test_node_ops"]
+    assert LESSON.score(ns, "test_node_backward")[0] == POINTS["test_node_backward"]
 
 
 # ------------------------------------------------------------------ fair verdicts (misgradings fixed)
@@ -220,14 +139,13 @@ def node_backward(root):
 
 
 def _with(solution_ns, code: str) -> dict:
-    ns = dict(solution_ns)
-    exec(compile(_solution_source("node_backward") + "\n" + code, "<cell node_backward>", "exec"), ns)  # noqa: S102
-    return ns
+    """The solution's node_backward cell followed by ``code`` (which redefines one of its functions)."""
+    return LESSON.with_cells(solution_ns, {"node_backward": LESSON.solution_cells["node_backward"] + "\n" + code})
 
 
 def test_an_incomplete_topological_order_is_named_plainly(solution_ns):
     """It used to be told "a node comes before one of its inputs" (or to crash the check with a KeyError)."""
-    score, text = _grade(_with(solution_ns, LEAVES_LEFT_OUT), "test_node_backward")
+    score, text = LESSON.score(_with(solution_ns, LEAVES_LEFT_OUT), "test_node_backward")
     assert score < POINTS["test_node_backward"], text
     assert "topological_order returned" in text and "missing (a leaf with data" in text, text
     assert "comes before" not in text and "KeyError" not in text and "Traceback" not in text, text
@@ -235,14 +153,14 @@ def test_an_incomplete_topological_order_is_named_plainly(solution_ns):
 
 def test_nodes_never_called_are_named_not_the_order(solution_ns):
     """Only the root's _backward called: not an ordering mistake, so no reverse-topological-order hint."""
-    score, text = _grade(_with(solution_ns, ONLY_THE_ROOT), "test_node_backward")
+    score, text = LESSON.score(_with(solution_ns, ONLY_THE_ROOT), "test_node_backward")
     assert score == 0.0, text
     assert "never called the _backward of" in text, text
     assert "reverse topological order" not in text, text
 
 
 def test_root_grad_not_set_is_named_not_the_order(solution_ns):
-    score, text = _grade(_with(solution_ns, ROOT_GRAD_NOT_SET), "test_node_backward")
+    score, text = LESSON.score(_with(solution_ns, ROOT_GRAD_NOT_SET), "test_node_backward")
     assert score == 0.0, text
     assert "root.grad is 0.0 after node_backward, expected 1" in text, text
     assert "Hint" not in text, text
@@ -251,7 +169,7 @@ def test_root_grad_not_set_is_named_not_the_order(solution_ns):
 def test_a_node_constructor_that_returns_no_node_gets_a_plain_message(solution_ns):
     ns = dict(solution_ns)
     exec("def Node(data, _children=(), _op='', label=''):\n    return float(data)\n", ns)  # noqa: S102
-    score, text = _grade(ns, "test_node_ops")
+    score, text = LESSON.score(ns, "test_node_ops")
     assert score == 0.0, text
     assert "Node(x): expected a Node, got float" in text, text
     assert "AttributeError" not in text, text
@@ -261,7 +179,7 @@ def test_a_wrong_shape_gets_no_batch_hint_it_does_not_fit(solution_ns):
     """A (1, 3) answer at B = 1 used to be told "the batch axis should have been summed away"."""
     ns = dict(solution_ns)
     exec("def worked_gradients(X, W, V, T):\n    return [[1.0, 2.0, 3.0]], [[1.0, 2.0, 3.0]]\n", ns)  # noqa: S102
-    score, text = _grade(ns, "test_worked_gradients")
+    score, text = LESSON.score(ns, "test_worked_gradients")
     assert score == 0.0, text
     assert "grad_W (B = 1): expected shape (2, 2), got shape (1, 3)." in text, text
     assert "Hint" not in text, text
@@ -269,16 +187,16 @@ def test_a_wrong_shape_gets_no_batch_hint_it_does_not_fit(solution_ns):
 
 def test_division_is_graded_on_its_own(solution_ns):
     """A wrong division costs only its cell; the other cells keep full points."""
-    ns = _patched(solution_ns, "node_div", "self.grad += out.grad / other.data", "self.grad += out.grad * other.data")
-    assert _grade(ns, "test_node_div")[0] == 0.0
+    ns = LESSON.patched(solution_ns, "node_div", "self.grad += out.grad / other.data", "self.grad += out.grad * other.data")
+    assert LESSON.score(ns, "test_node_div")[0] == 0.0
     for other in ("test_node_ops", "test_node_backward", "test_chain"):
-        assert _grade(ns, other)[0] == POINTS[other]
+        assert LESSON.score(ns, other)[0] == POINTS[other]
 
 
 def test_division_x_over_x_names_the_lost_contribution(solution_ns):
     """A rule right for x / y but not for x / x (the second line reads a stale value) is told about x / x."""
     same = "Node.__truediv__ = node_truediv"
-    ns = _patched(solution_ns, "node_div", same, same)        # a fresh Node class: the shared one stays untouched
+    ns = LESSON.patched(solution_ns, "node_div", same, same)        # a fresh Node class: the shared one stays untouched
     exec("""
 def node_truediv(self, other):
     other = other if isinstance(other, Node) else Node(other)
@@ -293,7 +211,7 @@ def node_truediv(self, other):
     return out
 Node.__truediv__ = node_truediv
 """, ns)  # noqa: S102
-    score, text = _grade(ns, "test_node_div")
+    score, text = LESSON.score(ns, "test_node_div")
     assert score == 0.0, text
     assert "expected 0 (x / x = 1 does not depend on x)" in text, text
     assert "the second contribution (-x / x**2 * out.grad) is missing" in text, text
@@ -302,13 +220,13 @@ Node.__truediv__ = node_truediv
 def test_division_undefined_is_named(solution_ns):
     ns = dict(solution_ns)
     del ns["node_truediv"]
-    score, text = _grade(ns, "test_node_div")
+    score, text = LESSON.score(ns, "test_node_div")
     assert score == 0.0 and "node_truediv is not defined" in text, text
 
 
 def test_topological_order_skeleton_leaves_two_places_to_fill():
     """Exercise 5 gives the stack loop: the student writes only the two marked places, not the whole sort."""
-    src = _solution_source("node_backward")
+    src = LESSON.solution_cells["node_backward"]
     head = src.split("def node_backward")[0]
     assert head.count("### BEGIN SOLUTION") == 2
     shown = strip_regions(head, "### BEGIN SOLUTION", "### END SOLUTION", "raise NotImplementedError()")

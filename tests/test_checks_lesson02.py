@@ -1,103 +1,19 @@
 """The grade cells of lesson 02 run in the trusted checker: full marks, zero, planted bugs, other wrong answers."""
 from __future__ import annotations
 
-import json
 import os
-from pathlib import Path
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 import pytest
+from lesson_harness import Lesson, LessonTests
 
 from grader.checks.student import local_student
-from grader.sandbox.checker import grade_sources, namespace_from_notebook, run_grade_source
+from grader.sandbox.checker import run_grade_source
 
-LESSON = Path(__file__).resolve().parents[1] / "solutions" / "02_general_case"
-NOTEBOOK = LESSON / "02_general_case.ipynb"
 EXERCISES = ["mlp_forward", "mse_loss", "mse_grad", "mlp_backward", "weight_decay"]
 QUIZZES = {"quiz_delta_shape": "answer_delta_shape", "quiz_grad_W2_size": "answer_grad_W2_size",
            "quiz_bias_sum": "answer_bias_sum"}
-
-
-def _notebook() -> dict:
-    return json.loads(NOTEBOOK.read_text(encoding="utf-8"))
-
-
-def _points() -> dict:
-    out = {}
-    for cell in _notebook()["cells"]:
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        if meta.get("grade") and not meta.get("solution"):
-            out[meta["grade_id"]] = float(meta["points"])
-    return out
-
-
-def _solution_source(grade_id: str) -> str:
-    for cell in _notebook()["cells"]:
-        if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == grade_id:
-            return "".join(cell["source"])
-    raise KeyError(grade_id)
-
-
-SOURCES = grade_sources(_notebook())
-POINTS = _points()
-BUGS = json.loads((LESSON / "bugs.json").read_text())
-
-
-@pytest.fixture(scope="module")
-def namespace() -> dict:
-    return namespace_from_notebook(NOTEBOOK)
-
-
-def _patched(namespace: dict, exercise: str, find: str, replace: str) -> dict:
-    """A copy of the namespace with one solution cell re-executed after a find/replace."""
-    source = _solution_source(exercise)
-    assert source.count(find) == 1, (exercise, find)
-    ns = dict(namespace)
-    exec(compile(source.replace(find, replace), f"<cell {exercise}>", "exec"), ns)  # noqa: S102
-    return ns
-
-
-def _grade(ns: dict, grade_id: str, seed: int | None = None) -> tuple[float, str]:
-    outputs, value = run_grade_source(SOURCES[grade_id], local_student(ns), seed=seed)
-    assert not any(o["output_type"] == "error" for o in outputs), outputs
-    text = "".join(o.get("text", "") for o in outputs if o["output_type"] == "stream")
-    assert type(value) is float, value
-    return value, text
-
-
-def test_every_grade_cell_is_ported():
-    assert set(SOURCES) == {f"test_{e}" for e in [*EXERCISES, *QUIZZES]}
-    for grade_id, source in SOURCES.items():
-        quiz = grade_id.removeprefix("test_") in QUIZZES
-        assert ("from grader.checks import quiz" if quiz else "from grader.checks import lesson02") in source
-        assert source.rstrip().splitlines()[-1] == "cases.score()"
-        assert "### BEGIN HIDDEN TESTS" in source
-
-
-@pytest.mark.parametrize("seed", [None, 12345])
-@pytest.mark.parametrize("grade_id", sorted(SOURCES))
-def test_solution_scores_full_points(namespace, grade_id, seed):
-    score, text = _grade(namespace, grade_id, seed)
-    assert score == POINTS[grade_id], text
-
-
-@pytest.mark.parametrize("grade_id", sorted(SOURCES))
-def test_blank_scores_zero(namespace, grade_id):
-    ns = dict(namespace)
-
-    def blank(*args, **kwargs):
-        raise NotImplementedError()
-
-    for name in EXERCISES:
-        ns[name] = blank
-    for name in QUIZZES.values():
-        del ns[name]                      # the released answer cell raises before it sets the answer
-    score, text = _grade(ns, grade_id)
-    assert score == 0.0, text
-    assert "not implemented yet" in text or "is not defined: run the answer cell" in text
-
-
 BUG_HINTS = {  # what the old grade cells' hints (or diagnose) say about each planted bug
     "mlp_forward": "the bias b is missing",
     "mse_loss": "the 1/2 is missing",
@@ -108,19 +24,17 @@ BUG_HINTS = {  # what the old grade cells' hints (or diagnose) say about each pl
     "quiz_grad_W2_size": "the answer is 12. the gradient of W_2 has the shape of W_2",
     "quiz_bias_sum": "the answer is 'b'. a parameter shared by all B examples gets the sum",
 }
+LESSON = Lesson("02_general_case", bug_seed=777, bug_hints=BUG_HINTS,
+                blank_text={f"test_{quiz}": "is not defined: run the answer cell" for quiz in QUIZZES},
+                grade_ids={f"test_{e}" for e in [*EXERCISES, *QUIZZES]}, quizzes={f"test_{quiz}" for quiz in QUIZZES})
+SOURCES, POINTS = LESSON.sources, LESSON.points
+solution_ns = LESSON.solution_fixture()
 
 
-@pytest.mark.parametrize("bug", BUGS, ids=[b["exercise"] for b in BUGS])
-def test_planted_bug_loses_exactly_its_cells(namespace, bug):
-    ns = _patched(namespace, bug["exercise"], bug["find"], bug["replace"])
-    for grade_id in SOURCES:
-        score, text = _grade(ns, grade_id, seed=777)
-        if grade_id in bug["grade_ids"]:
-            assert score == 0.0, text
-            assert bug["quantity"] in text
-            assert BUG_HINTS[bug["exercise"]] in text, text
-        else:
-            assert score == POINTS[grade_id], (grade_id, text)
+class TestLesson(LessonTests):
+    """Full points for the solution, 0 for the blank notebook, each planted bug costs exactly its cells."""
+
+    lesson = LESSON
 
 
 OTHER_WRONG = [  # (exercise, find, replace, text expected in the report): wrong answers not in bugs.json
@@ -138,18 +52,18 @@ OTHER_WRONG = [  # (exercise, find, replace, text expected in the report): wrong
 
 
 @pytest.mark.parametrize("exercise, find, replace, expected", OTHER_WRONG, ids=[w[0] for w in OTHER_WRONG])
-def test_other_wrong_answer_loses_points(namespace, exercise, find, replace, expected):
-    ns = _patched(namespace, exercise, find, replace)
-    score, text = _grade(ns, f"test_{exercise}")
+def test_other_wrong_answer_loses_points(solution_ns, exercise, find, replace, expected):
+    ns = LESSON.patched(solution_ns, exercise, find, replace)
+    score, text = LESSON.score(ns, f"test_{exercise}")
     assert score < POINTS[f"test_{exercise}"], text
     assert expected in text, text
 
 
-def test_wrong_return_type_is_reported(namespace):
+def test_wrong_return_type_is_reported(solution_ns):
     """A result that is not plain data (here a generator) fails with a message, not a crash."""
-    ns = dict(namespace)
+    ns = dict(solution_ns)
     exec("def mlp_backward(cache, Ws, grad_y_hat):\n    return (g for g in Ws)\n", ns)  # noqa: S102
-    score, text = _grade(ns, "test_mlp_backward")
+    score, text = LESSON.score(ns, "test_mlp_backward")
     assert score == 0.0
     assert "mlp_backward: expected to return (grad_Ws, grad_bs), got generator" in text
 
@@ -159,59 +73,59 @@ def test_wrong_return_type_is_reported(namespace):
                                   "return np.float32(0.5 * np.sum((y_hat - y) ** 2) / len(y_hat))",
                                   "return [0.5 * float(np.sum((y_hat - y) ** 2)) / len(y_hat)]"],
                          ids=["one-entry array", "float32", "one-item list"])
-def test_mse_loss_accepts_one_number_in_any_container(namespace, body):
+def test_mse_loss_accepts_one_number_in_any_container(solution_ns, body):
     """The docstring accepts a one-entry array; the check used to refuse it (shape (1,) vs ())."""
-    ns = dict(namespace)
+    ns = dict(solution_ns)
     exec(f"def mse_loss(y_hat, y):\n    {body}\n", ns)  # noqa: S102
-    score, text = _grade(ns, "test_mse_loss")
+    score, text = LESSON.score(ns, "test_mse_loss")
     assert score == POINTS["test_mse_loss"], text
     assert "Hint" not in text, text
 
 
-def test_mse_loss_per_column_gets_no_wrong_hint(namespace):
+def test_mse_loss_per_column_gets_no_wrong_hint(solution_ns):
     """A loss summed over the batch only (shape (d,)) used to be told "one row per example: sum over axis 0"."""
-    ns = dict(namespace)
+    ns = dict(solution_ns)
     exec("def mse_loss(y_hat, y):\n    return 0.5 * np.sum((y_hat - y) ** 2, axis=0) / len(y_hat)\n", ns)  # noqa: S102
-    score, text = _grade(ns, "test_mse_loss")
+    score, text = LESSON.score(ns, "test_mse_loss")
     assert score < POINTS["test_mse_loss"], text
     assert "expected one number, got an array of shape (3,): one value per output column" in text, text
     assert "Hint" not in text, text
 
 
-def test_mlp_backward_wrong_shape_gets_no_batch_hint_it_does_not_fit(namespace):
+def test_mlp_backward_wrong_shape_gets_no_batch_hint_it_does_not_fit(solution_ns):
     """grad_W of shape (B, n_L) at B = 1 used to be told "the batch axis should have been summed away"."""
-    ns = dict(namespace)
+    ns = dict(solution_ns)
     exec("def mlp_backward(cache, Ws, grad_y_hat):\n    return [grad_y_hat] * len(Ws), [grad_y_hat] * len(Ws)\n",  # noqa: S102
          ns)
-    score, text = _grade(ns, "test_mlp_backward")
+    score, text = LESSON.score(ns, "test_mlp_backward")
     assert score == 0.0, text
     assert "grad_W[0]: expected shape (3, 2), got shape (1, 2)." in text, text
     assert "Hint" not in text, text
 
 
 @pytest.mark.parametrize("quiz_id, name", list(QUIZZES.items()))
-def test_a_quiz_answer_is_checked_only_when_graded(namespace, quiz_id, name):
+def test_a_quiz_answer_is_checked_only_when_graded(solution_ns, quiz_id, name):
     """While the student works (hidden cases left out) an answer is recorded, scored provisionally, and not revealed."""
     source = SOURCES[f"test_{quiz_id}"]
     head, _, rest = source.partition("### BEGIN HIDDEN TESTS\n")
     visible = head + rest.partition("### END HIDDEN TESTS\n")[2]
-    outputs, value = run_grade_source(visible, local_student(dict(namespace)), seed=1)
+    outputs, value = run_grade_source(visible, local_student(dict(solution_ns)), seed=1)
     text = "".join(o.get("text", "") for o in outputs if o["output_type"] == "stream")
     assert value == POINTS[f"test_{quiz_id}"] and "provisional" in text and "checked when the lesson is graded" in text, text
     assert "the answer is" not in text, text
 
 
 @pytest.mark.parametrize("answer", ['"A"', '" a "', "np.str_('a')"])
-def test_the_delta_shape_quiz_accepts_any_case(namespace, answer):
-    ns = dict(namespace)
+def test_the_delta_shape_quiz_accepts_any_case(solution_ns, answer):
+    ns = dict(solution_ns)
     exec(f"answer_delta_shape = {answer}", ns)  # noqa: S102
-    assert _grade(ns, "test_quiz_delta_shape")[0] == POINTS["test_quiz_delta_shape"]
+    assert LESSON.score(ns, "test_quiz_delta_shape")[0] == POINTS["test_quiz_delta_shape"]
 
 
-def test_weight_decay_accepts_another_formula(namespace):
-    ns = dict(namespace)
+def test_weight_decay_accepts_another_formula(solution_ns):
+    ns = dict(solution_ns)
     exec("def weight_decay(Ws, lam):\n"  # noqa: S102
          "    return [lam / 2 * sum(np.linalg.norm(W) ** 2 for W in Ws)], tuple(lam * W for W in Ws)\n", ns)
-    score, text = _grade(ns, "test_weight_decay")
+    score, text = LESSON.score(ns, "test_weight_decay")
     assert score == POINTS["test_weight_decay"], text
     assert "Hint" not in text, text

@@ -13,14 +13,10 @@ import os
 from pathlib import Path
 
 import pytest
+from lesson_harness import Lesson, LessonTests
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-from grader.checks.student import local_student
-from grader.sandbox.checker import grade_sources, namespace_from_notebook, run_grade_source
-
-LESSON = Path(__file__).resolve().parents[1] / "solutions" / "05_gradient_check"
-NOTEBOOK = LESSON / "05_gradient_check.ipynb"
 EXERCISES = ["numerical_gradient", "relative_error", "gradient_check", "directional_check", "find_bugs", "glu_backward"]
 QUIZZES = ["answer_glu_bugs"]
 
@@ -47,91 +43,28 @@ OTHER_BUGS = {
 }
 
 
-@pytest.fixture(scope="module")
-def notebook() -> dict:
-    return json.loads(NOTEBOOK.read_text())
+LESSON = Lesson("05_gradient_check", bug_hints=BUG_HINTS, blank_text={"test_answer_glu_bugs": "is not defined"},
+                grade_ids={f"test_{e}" for e in EXERCISES + QUIZZES}, quizzes={f"test_{q}" for q in QUIZZES})
+SOURCES, POINTS = LESSON.sources, LESSON.points
+solution_ns = LESSON.solution_fixture()
 
 
-@pytest.fixture(scope="module")
-def sources(notebook) -> dict:
-    return grade_sources(notebook)
+class TestLesson(LessonTests):
+    """Full points for the solution, 0 for the blank notebook, each planted bug costs exactly its cells."""
+
+    lesson = LESSON
 
 
-@pytest.fixture(scope="module")
-def points(notebook) -> dict:
-    return {c["metadata"]["nbgrader"]["grade_id"]: c["metadata"]["nbgrader"]["points"]
-            for c in notebook["cells"] if c["metadata"].get("nbgrader", {}).get("grade")
-            and not c["metadata"]["nbgrader"].get("solution")}
+def _one(ns: dict, exercise: str) -> tuple:
+    return LESSON.score(ns, f"test_{exercise}")
 
 
-@pytest.fixture(scope="module")
-def solution_cells(notebook) -> dict:
-    return {c["metadata"]["nbgrader"]["grade_id"]: "".join(c["source"])
-            for c in notebook["cells"] if c["metadata"].get("nbgrader", {}).get("solution")}
+def test_grade_cells_open_with_a_docstring():
+    for source in SOURCES.values():
+        assert source.strip().splitlines()[0].startswith('"""Check th')
 
 
-@pytest.fixture(scope="module")
-def namespace() -> dict:
-    return namespace_from_notebook(NOTEBOOK)
-
-
-def grade(sources: dict, ns: dict, seed=None) -> dict:
-    """grade_id -> (score, report text)."""
-    out = {}
-    for gid, source in sources.items():
-        outputs, value = run_grade_source(source, local_student(ns), seed=seed)
-        text = "".join(o.get("text", "") + o.get("evalue", "") for o in outputs)
-        out[gid] = (value, text)
-    return out
-
-
-def patched(ns: dict, solution_cells: dict, exercise: str, find: str, replace: str) -> dict:
-    source = solution_cells[exercise]
-    assert source.count(find) == 1, f"{find!r} not found once in the {exercise} cell"
-    ns = dict(ns)
-    exec(compile(source.replace(find, replace), f"<patched {exercise}>", "exec"), ns)  # noqa: S102
-    return ns
-
-
-def test_grade_cells_use_the_lesson05_checks(sources):
-    assert set(sources) == {f"test_{e}" for e in EXERCISES + QUIZZES}
-    for gid, source in sources.items():
-        lines = source.strip().splitlines()
-        assert lines[0].startswith('"""Check th')
-        module = "quiz" if gid.removeprefix("test_") in QUIZZES else "lesson05"
-        assert f"from grader.checks import {module}" in source
-        assert lines[-1] == "cases.score()"
-        assert "### BEGIN HIDDEN TESTS" in source and "### END HIDDEN TESTS" in source
-
-
-def test_no_grader_import_outside_grade_cells(notebook):
-    for cell in notebook["cells"]:
-        meta = cell["metadata"].get("nbgrader", {})
-        if cell["cell_type"] == "code" and not (meta.get("grade") and not meta.get("solution")):
-            source = "".join(cell["source"])
-            assert "from grader" not in source and "import grader" not in source
-
-
-@pytest.mark.parametrize("seed", [None, 12345])
-def test_solution_scores_full_points(sources, points, namespace, seed):
-    for gid, (value, text) in grade(sources, namespace, seed).items():
-        assert value == points[gid], text
-
-
-def test_blank_scores_zero(sources, namespace):
-    ns = dict(namespace)
-    for name in EXERCISES:
-        def blank(*args, **kwargs):
-            raise NotImplementedError()
-        ns[name] = blank
-    for name in QUIZZES:
-        ns.pop(name)  # the released answer cell raises NotImplementedError before setting it
-    for gid, (value, text) in grade(sources, ns).items():
-        assert value == 0, text
-        assert ("is not defined" if gid.removeprefix("test_") in QUIZZES else "not implemented yet") in text
-
-
-def test_no_reference_of_this_lesson_enters_the_student_process(sources, namespace, monkeypatch):
+def test_no_reference_of_this_lesson_enters_the_student_process(solution_ns, monkeypatch):
     """Every lib object a check asks for is outside course_lib.gradcheck (stubbed when grading)."""
     from grader import protocol
 
@@ -144,9 +77,9 @@ def test_no_reference_of_this_lesson_enters_the_student_process(sources, namespa
         return resolve(self, ref)
 
     monkeypatch.setattr(protocol.Agent, "_resolve", spy)
-    grade(sources, namespace)
+    LESSON.grade(solution_ns)
     assert asked
-    references = {r for entry in json.loads((LESSON / "references.json").read_text()) for r in entry["references"]}
+    references = {r for entry in json.loads((LESSON.folder / "references.json").read_text()) for r in entry["references"]}
     assert not [path for path in asked if path.startswith("course_lib.gradcheck") or path in references]
 
 
@@ -158,28 +91,17 @@ def test_testfuncs_leaks_no_answer():
     assert "2 * eps" not in text and "np.linalg.norm" not in text
 
 
-@pytest.mark.parametrize("bug", json.loads((LESSON / "bugs.json").read_text()), ids=lambda b: b["exercise"])
-def test_each_bug_costs_exactly_its_grade_cells(bug, sources, points, namespace, solution_cells):
-    ns = patched(namespace, solution_cells, bug["exercise"], bug["find"], bug["replace"])
-    for gid, (value, text) in grade(sources, ns).items():
-        if gid in bug["grade_ids"]:
-            assert value < points[gid], text
-            assert BUG_HINTS[bug["exercise"]] in text, text
-        else:
-            assert value == points[gid], text
-
-
 @pytest.mark.parametrize("exercise", EXERCISES)
-def test_another_wrong_answer_loses_points(exercise, sources, points, namespace, solution_cells):
-    ns = patched(namespace, solution_cells, exercise, *OTHER_BUGS[exercise])
+def test_another_wrong_answer_loses_points(exercise, solution_ns):
+    ns = LESSON.patched(solution_ns, exercise, *OTHER_BUGS[exercise])
     gid = f"test_{exercise}"
-    value, text = grade({gid: sources[gid]}, ns)[gid]
-    assert value < points[gid], text
+    value, text = LESSON.score(ns, gid)
+    assert value < POINTS[gid], text
 
 
-def test_glu_backward_names_the_forgotten_gate_in_grad_b(sources, points, namespace, solution_cells):
-    ns = patched(namespace, solution_cells, "glu_backward", *OTHER_BUGS["glu_backward"])
-    value, text = _one(sources, ns, "glu_backward")
+def test_glu_backward_names_the_forgotten_gate_in_grad_b(solution_ns):
+    ns = LESSON.patched(solution_ns, "glu_backward", *OTHER_BUGS["glu_backward"])
+    value, text = _one(ns, "glu_backward")
     assert value == 0, text
     assert "glu_backward grad b" in text and "the gate is missing from grad_b" in text, text
 
@@ -188,33 +110,33 @@ def test_glu_backward_names_the_forgotten_gate_in_grad_b(sources, points, namesp
     (lambda grads: tuple(grads.values()), "expected a dict"),
     (lambda grads: {"X": grads["X"]}, "has no key 'W'"),
 ], ids=["a tuple", "a missing key"])
-def test_glu_backward_wrong_forms_lose_all_points_and_say_why(sources, namespace, form, message):
-    original = namespace["glu_backward"]
-    ns = dict(namespace, glu_backward=lambda *args: form(original(*args)))
-    value, text = _one(sources, ns, "glu_backward")
+def test_glu_backward_wrong_forms_lose_all_points_and_say_why(solution_ns, form, message):
+    original = solution_ns["glu_backward"]
+    ns = dict(solution_ns, glu_backward=lambda *args: form(original(*args)))
+    value, text = _one(ns, "glu_backward")
     assert value == 0, text
     assert message in text, text
 
 
-def test_glu_backward_without_the_sigmoid_slope_is_told_so(sources, namespace, solution_cells):
-    ns = patched(namespace, solution_cells, "glu_backward", "grad_gate = grad_output * A * S * (1 - S)",
+def test_glu_backward_without_the_sigmoid_slope_is_told_so(solution_ns):
+    ns = LESSON.patched(solution_ns, "glu_backward", "grad_gate = grad_output * A * S * (1 - S)",
                  "grad_gate = grad_output * A")
-    value, text = _one(sources, ns, "glu_backward")
+    value, text = _one(ns, "glu_backward")
     assert value == 0, text
     assert "sigmoid' is missing from grad_V" in text, text
 
 
-def test_glu_backward_accepts_a_dict_subclass_and_float32(sources, points, namespace):
+def test_glu_backward_accepts_a_dict_subclass_and_float32(solution_ns):
     import collections
 
     import numpy as np
 
-    original = namespace["glu_backward"]
+    original = solution_ns["glu_backward"]
     for wrap in (collections.OrderedDict, lambda d: {k: np.float32(v) for k, v in d.items()}):
-        ns = dict(namespace)
+        ns = dict(solution_ns)
         ns["glu_backward"] = lambda *args, _w=wrap: _w(original(*args))
-        value, text = _one(sources, ns, "glu_backward")
-        assert value == points["test_glu_backward"], text
+        value, text = _one(ns, "glu_backward")
+        assert value == POINTS["test_glu_backward"], text
 
 
 def test_the_hunt_answer_is_what_central_differences_say():
@@ -239,47 +161,42 @@ def test_the_hunt_answer_is_what_central_differences_say():
         assert wrong == {"X", "b"}, (seed, wrong)
 
 
-def test_a_set_a_list_or_a_tuple_of_names_is_accepted(sources, points, namespace):
-    original = namespace["find_bugs"]
+def test_a_set_a_list_or_a_tuple_of_names_is_accepted(solution_ns):
+    original = solution_ns["find_bugs"]
     for wrap in (sorted, tuple, frozenset):
-        ns = dict(namespace)
+        ns = dict(solution_ns)
         ns["find_bugs"] = lambda *args, _w=wrap, **kwargs: _w(original(*args, **kwargs))
-        value, text = grade({"test_find_bugs": sources["test_find_bugs"]}, ns)["test_find_bugs"]
-        assert value == points["test_find_bugs"], text
+        value, text = LESSON.score(ns, "test_find_bugs")
+        assert value == POINTS["test_find_bugs"], text
 
 
-def _one(sources, ns, exercise: str) -> tuple:
-    gid = f"test_{exercise}"
-    return grade({gid: sources[gid]}, ns)[gid]
-
-
-def test_a_gradient_computed_on_a_copy_is_told_so(sources, points, namespace, solution_cells):
+def test_a_gradient_computed_on_a_copy_is_told_so(solution_ns):
     """f reads x itself: perturbing a copy gives zeros; the cause is the copy, not a missing return."""
-    ns = patched(namespace, solution_cells, "numerical_gradient", "    grad = np.zeros(x.shape, dtype=np.float64)\n",
+    ns = LESSON.patched(solution_ns, "numerical_gradient", "    grad = np.zeros(x.shape, dtype=np.float64)\n",
                  "    grad = np.zeros(x.shape, dtype=np.float64)\n    x = x.copy()\n")
-    value, text = _one(sources, ns, "numerical_gradient")
-    assert value < points["test_numerical_gradient"], text
+    value, text = _one(ns, "numerical_gradient")
+    assert value < POINTS["test_numerical_gradient"], text
     assert "not a copy of it" in text, text
     assert "is the value computed and returned" not in text, text
 
 
-def test_find_bugs_without_the_shape_test_loses_points(sources, points, namespace, solution_cells):
+def test_find_bugs_without_the_shape_test_loses_points(solution_ns):
     """A (B, d_out) bias gradient broadcasts in sum(g * v): a real directional check passes it.
 
     Only find_bugs' own shape test finds it.
     """
-    ns = patched(namespace, solution_cells, "find_bugs",
+    ns = LESSON.patched(solution_ns, "find_bugs",
                  "wrong = {name for name, p in params.items() if grads[name].shape != p.shape}", "wrong = set()")
-    value, text = _one(sources, ns, "find_bugs")
-    assert value < points["test_find_bugs"], text
+    value, text = _one(ns, "find_bugs")
+    assert value < POINTS["test_find_bugs"], text
     assert "LinearBiasNotSummed" in text, text
 
 
-def test_gradient_check_names_stale_gradients_only_when_they_fit(sources, points, namespace, solution_cells):
-    ns = patched(namespace, solution_cells, "gradient_check", "rel = relative_error(g, numeric)",
+def test_gradient_check_names_stale_gradients_only_when_they_fit(solution_ns):
+    ns = LESSON.patched(solution_ns, "gradient_check", "rel = relative_error(g, numeric)",
                  "rel = relative_error(numeric, numeric)")
-    value, text = _one(sources, ns, "gradient_check")
-    assert value < points["test_gradient_check"], text
+    value, text = _one(ns, "gradient_check")
+    assert value < POINTS["test_gradient_check"], text
     assert "Hint:" not in text, text
 
 
@@ -289,8 +206,7 @@ def test_gradient_check_names_stale_gradients_only_when_they_fit(sources, points
     ("            v /= np.linalg.norm(v)\n", ""),  # directions not of unit length
     ("for _ in range(num_directions):", "for _ in range(num_directions - 1):"),  # one direction short
 ], ids=["absolute error", "rel_error never set", "no unit direction", "one direction short"])
-def test_directional_check_rel_error_steps_and_evaluations_are_checked(sources, points, namespace, solution_cells,
-                                                                       find, replace):
-    ns = patched(namespace, solution_cells, "directional_check", find, replace)
-    value, text = _one(sources, ns, "directional_check")
-    assert value < points["test_directional_check"], text
+def test_directional_check_rel_error_steps_and_evaluations_are_checked(solution_ns, find, replace):
+    ns = LESSON.patched(solution_ns, "directional_check", find, replace)
+    value, text = _one(ns, "directional_check")
+    assert value < POINTS["test_directional_check"], text

@@ -6,27 +6,12 @@ one more wrong answer per exercise loses points.
 """
 from __future__ import annotations
 
-import json
 import os
-import re
-from pathlib import Path
 
 import pytest
+from lesson_harness import Lesson, LessonTests
 
 os.environ.setdefault("MPLBACKEND", "Agg")
-
-from grader.checks.student import local_student
-from grader.sandbox.checker import grade_sources, namespace_from_notebook, run_grade_source
-
-LESSON = Path(__file__).resolve().parents[1] / "solutions" / "06_vanishing_gradients"
-NOTEBOOK = LESSON / "06_vanishing_gradients.ipynb"
-NB = json.loads(NOTEBOOK.read_text())
-SOURCES = grade_sources(NB)
-POINTS = {c["metadata"]["nbgrader"]["grade_id"]: float(c["metadata"]["nbgrader"]["points"])
-          for c in NB["cells"] if c["cell_type"] == "code" and c["metadata"].get("nbgrader", {}).get("grade")}
-SOLUTIONS = {c["metadata"]["nbgrader"]["grade_id"]: "".join(c["source"])
-             for c in NB["cells"] if c["cell_type"] == "code" and c["metadata"].get("nbgrader", {}).get("solution")}
-BUGS = json.loads((LESSON / "bugs.json").read_text())
 
 #: The hint each planted bug must produce (the old grade cells had one for every bug).
 BUG_HINTS = {
@@ -53,100 +38,44 @@ OTHER_WRONG = [
     ("saturated_fraction", 'raise ValueError("saturated_fraction: the model has no Tanh or Sigmoid layer")',
      "return 0.0", "expected a ValueError"),
 ]
+LESSON = Lesson("06_vanishing_gradients", seed=12345, bug_seed=12345, bug_hints=BUG_HINTS,
+                blank_text={"test_answer_skip": "answer_skip is not defined"},
+                grade_ids={"test_layer_grad_norms", "test_residual_backward", "test_answer_skip", "test_initialisations",
+                           "test_saturated_fraction"}, quizzes={"test_answer_skip"})
+NB, POINTS, SOLUTIONS = LESSON.nb, LESSON.points, LESSON.solution_cells
+solution_ns = LESSON.solution_fixture()
 
 
-@pytest.fixture(scope="module")
-def solution_ns() -> dict:
-    return namespace_from_notebook(NOTEBOOK)
+class TestLesson(LessonTests):
+    """Full points for the solution, 0 for the blank notebook, each planted bug costs exactly its cells."""
+
+    lesson = LESSON
 
 
-def _with_cell(ns: dict, exercise: str, source: str) -> dict:
-    patched = dict(ns)
-    exec(compile(source, f"<cell {exercise}>", "exec"), patched)  # noqa: S102 - the notebook's own cell
-    return patched
-
-
-def _patched(ns: dict, exercise: str, find: str, replace: str) -> dict:
-    source = SOLUTIONS[exercise]
-    assert source.count(find) == 1, (exercise, find)
-    return _with_cell(ns, exercise, source.replace(find, replace))
-
-
-def _grade(ns: dict, grade_id: str, seed: int | None = 12345) -> tuple[float, str]:
-    outputs, value = run_grade_source(SOURCES[grade_id], local_student(ns), seed=seed)
-    assert not any(o.get("output_type") == "error" for o in outputs), outputs
-    text = "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream")
-    assert type(value) is float, value
-    return value, text
-
-
-def test_grade_cells_are_ported():
-    assert set(SOURCES) == {"test_layer_grad_norms", "test_residual_backward", "test_answer_skip", "test_initialisations",
-                            "test_saturated_fraction"}
-    for gid, src in SOURCES.items():
-        assert src.rstrip().splitlines()[-1] == "cases.score()"
-        assert f"from grader.checks import {'quiz' if gid == 'test_answer_skip' else 'lesson06'}" in src
-        assert "### BEGIN HIDDEN TESTS" in src and "### END HIDDEN TESTS" in src
+def test_no_import_line_outside_grade_cells_names_the_grader():
     for cell in NB["cells"]:
         if cell["cell_type"] == "code" and not cell["metadata"].get("nbgrader", {}).get("grade"):
             assert "grader" not in "".join(line for line in cell["source"] if "import" in line)
 
 
-@pytest.mark.parametrize("seed", [None, 12345])
-def test_solution_scores_full_points(solution_ns, seed):
-    for gid in SOURCES:
-        score, text = _grade(solution_ns, gid, seed)
-        assert score == POINTS[gid], text
-
-
-def test_blank_lesson_scores_zero(solution_ns):
-    blank = dict(solution_ns)
-    pattern = re.compile(r"^([ \t]*)### BEGIN SOLUTION\n.*?^[ \t]*### END SOLUTION\n?", re.DOTALL | re.MULTILINE)
-    for exercise, source in SOLUTIONS.items():
-        stub = pattern.sub(lambda m: f"{m.group(1)}# YOUR CODE HERE\n{m.group(1)}raise NotImplementedError()\n", source)
-        assert "BEGIN SOLUTION" not in stub
-        blank.pop(exercise, None)
-        try:
-            exec(compile(stub, f"<cell {exercise}>", "exec"), blank)  # noqa: S102 - the notebook's own cell
-        except NotImplementedError:
-            assert exercise == "answer_skip"  # an answer cell raises at once
-    for gid in SOURCES:
-        score, text = _grade(blank, gid)
-        assert score == 0.0, text
-        assert ("answer_skip is not defined" if gid == "test_answer_skip" else "not implemented yet") in text
-
-
-@pytest.mark.parametrize("bug", BUGS, ids=[b["exercise"] for b in BUGS])
-def test_planted_bug_loses_exactly_its_cells(solution_ns, bug):
-    ns = _patched(solution_ns, bug["exercise"], bug["find"], bug["replace"])
-    for gid in SOURCES:
-        score, text = _grade(ns, gid)
-        if gid in bug["grade_ids"]:
-            assert score < POINTS[gid], text
-            assert bug["quantity"] in text, text
-            assert BUG_HINTS[bug["exercise"]] in text, text
-        else:
-            assert score == POINTS[gid], (gid, text)
-
-
 @pytest.mark.parametrize("exercise, find, replace, hint", OTHER_WRONG, ids=[w[0] + "-" + w[2][:20] for w in OTHER_WRONG])
 def test_other_wrong_answer_loses_points(solution_ns, exercise, find, replace, hint):
-    ns = _patched(solution_ns, exercise, find, replace)
-    score, text = _grade(ns, "test_" + exercise)
+    ns = LESSON.patched(solution_ns, exercise, find, replace)
+    score, text = LESSON.score(ns, "test_" + exercise)
     assert score < POINTS["test_" + exercise], text
     assert hint in text, text
 
 
 def test_dict_subclass_is_read(solution_ns):
-    ns = _patched(solution_ns, "layer_grad_norms", "    return result\n",
+    ns = LESSON.patched(solution_ns, "layer_grad_norms", "    return result\n",
                   "    import collections\n    return collections.OrderedDict(result)\n")
-    score, text = _grade(ns, "test_layer_grad_norms")
+    score, text = LESSON.score(ns, "test_layer_grad_norms")
     assert score == POINTS["test_layer_grad_norms"], text
 
 
 def test_list_instead_of_dict_is_refused(solution_ns):
-    ns = _patched(solution_ns, "layer_grad_norms", "    return result\n", "    return list(result.values())\n")
-    score, text = _grade(ns, "test_layer_grad_norms")
+    ns = LESSON.patched(solution_ns, "layer_grad_norms", "    return result\n", "    return list(result.values())\n")
+    score, text = LESSON.score(ns, "test_layer_grad_norms")
     assert score == 0.0 and "expected a dict" in text, text
 
 
@@ -158,25 +87,25 @@ def test_saturated_fraction_averaged_per_layer_loses_points(solution_ns):
                           ("total += slopes.size", "total += 1")):
         assert source.count(find) == 1, find
         source = source.replace(find, replace)
-    score, text = _grade(_with_cell(solution_ns, "saturated_fraction", source), "test_saturated_fraction")
+    score, text = LESSON.score(LESSON.with_cells(solution_ns, {"saturated_fraction": source}), "test_saturated_fraction")
     assert score < POINTS["test_saturated_fraction"], text
     assert "pool the counts of all layers" in text, text
 
 
 def test_saturated_fraction_zero_is_a_fraction_not_an_error(solution_ns):
-    ns = _patched(solution_ns, "saturated_fraction", "    if total == 0:\n", "    if saturated == 0:\n")
-    score, text = _grade(ns, "test_saturated_fraction")
+    ns = LESSON.patched(solution_ns, "saturated_fraction", "    if total == 0:\n", "    if saturated == 0:\n")
+    score, text = LESSON.score(ns, "test_saturated_fraction")
     assert score < POINTS["test_saturated_fraction"], text
     assert "no unit saturated" in text, text
 
 
 def test_float32_results_are_judged_at_float32_precision(solution_ns):
-    ns = _patched(solution_ns, "residual_backward", "return grad_X, grad_W, grad_b",
+    ns = LESSON.patched(solution_ns, "residual_backward", "return grad_X, grad_W, grad_b",
                   "return grad_X.astype(np.float32), grad_W.astype(np.float32), grad_b.astype(np.float32)")
-    score, text = _grade(ns, "test_residual_backward")
+    score, text = LESSON.score(ns, "test_residual_backward")
     assert score == POINTS["test_residual_backward"], text
-    ns = _patched(solution_ns, "saturated_fraction", "return saturated / total", "return np.float32(saturated / total)")
-    score, text = _grade(ns, "test_saturated_fraction")
+    ns = LESSON.patched(solution_ns, "saturated_fraction", "return saturated / total", "return np.float32(saturated / total)")
+    score, text = LESSON.score(ns, "test_saturated_fraction")
     assert score == POINTS["test_saturated_fraction"], text
 
 
@@ -189,7 +118,7 @@ def test_float32_results_are_judged_at_float32_precision(solution_ns):
 def test_residual_backward_forms(solution_ns, form, message):
     original = solution_ns["residual_backward"]
     ns = dict(solution_ns, residual_backward=lambda *args: form(original(*args)))
-    score, text = _grade(ns, "test_residual_backward")
+    score, text = LESSON.score(ns, "test_residual_backward")
     if message is None:
         assert score == POINTS["test_residual_backward"], text
     else:
@@ -197,12 +126,13 @@ def test_residual_backward_forms(solution_ns, form, message):
 
 
 def test_residual_backward_without_the_branch_is_told_so(solution_ns):
-    ns = _patched(solution_ns, "residual_backward", "grad_X = grad_output + delta @ W.T", "grad_X = grad_output + 0 * delta")
-    score, text = _grade(ns, "test_residual_backward")
+    ns = LESSON.patched(solution_ns, "residual_backward", "grad_X = grad_output + delta @ W.T",
+                        "grad_X = grad_output + 0 * delta")
+    score, text = LESSON.score(ns, "test_residual_backward")
     assert score == 0.0 and "only the identity path" in text, text
 
 
 @pytest.mark.parametrize("answer", ["a", "c", "d"])
 def test_a_wrong_answer_on_the_skip_explains_the_identity_term(solution_ns, answer):
-    score, text = _grade(dict(solution_ns, answer_skip=answer), "test_answer_skip")
+    score, text = LESSON.score(dict(solution_ns, answer_skip=answer), "test_answer_skip")
     assert score == 0.0 and "the I term passes grad_output to X unchanged" in text, text

@@ -1,27 +1,14 @@
 """The grade cells of lesson 07 (capstone) run by the trusted checker (grader.checks.lesson07) against local students."""
-import json
 import os
-from pathlib import Path
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 import numpy as np
 import pytest
+from lesson_harness import Lesson, LessonTests
 
 from grader.checks import lesson07
-from grader.checks.student import local_student
-from grader.pipeline.regions import strip_regions
-from grader.sandbox.checker import grade_sources, namespace_from_notebook, run_grade_source
 
-LESSON = Path(__file__).resolve().parents[1] / "solutions" / "07_capstone"
-NOTEBOOK = LESSON / "07_capstone.ipynb"
-NB = json.loads(NOTEBOOK.read_text())
-SOURCES = grade_sources(NB)
-POINTS = {c["metadata"]["nbgrader"]["grade_id"]: c["metadata"]["nbgrader"]["points"]
-          for c in NB["cells"] if c["metadata"].get("nbgrader", {}).get("grade")}
-SOLUTION_CELLS = {c["metadata"]["nbgrader"]["grade_id"]: "".join(c["source"])
-                  for c in NB["cells"] if c["metadata"].get("nbgrader", {}).get("solution")}
-BUGS = json.loads((LESSON / "bugs.json").read_text())
 # the hint each planted bug's feedback must show, by the bug's replacement text
 BUG_HINTS = {
     "mask = (U >= p) * 1.0": "not rescaled by 1/(1 - p)",
@@ -33,80 +20,18 @@ BUG_HINTS = {
     "return P": "the 1/B of the mean over the batch is missing",
     "pass  # (the update of beta is missing)": "every parameter must be updated, beta included",
 }
+LESSON = Lesson("07_capstone", bug_seed=7, bug_key="replace", bug_hints=BUG_HINTS,
+                grade_ids={"test_dropout", "test_batchnorm_atoms", "test_cross_entropy_atoms", "test_batchnorm_fused",
+                           "test_cross_entropy_fused", "test_training"})
+POINTS, SOLUTION_CELLS = LESSON.points, LESSON.solution_cells
+solution_ns = LESSON.solution_fixture()
+with_cells, grade = LESSON.with_cells, LESSON.grade
 
 
-@pytest.fixture(scope="module")
-def solution_ns():
-    return namespace_from_notebook(NOTEBOOK)
+class TestLesson(LessonTests):
+    """Full points for the solution, 0 for the blank notebook, each planted bug costs exactly its cells."""
 
-
-def with_cells(ns: dict, cells: dict) -> dict:
-    """A copy of ``ns`` in which every solution cell runs again, the given ones with the given sources.
-
-    Running them all again binds every answer's functions to the copy, so an answer that calls another
-    exercise's function (train_step calling dropout_forward, say) sees the changed one, as in a real notebook.
-    """
-    ns = dict(ns)
-    for grade_id, source in SOLUTION_CELLS.items():
-        exec(compile(cells.get(grade_id, source), f"<cell {grade_id}>", "exec"), ns)  # noqa: S102 - the notebook's own cells
-    return ns
-
-
-def grade(ns: dict, seed=None, only=None) -> dict:
-    """``{grade_id: (score, report text)}`` for every grade cell of the lesson (or those in ``only``)."""
-    out = {}
-    for grade_id, source in SOURCES.items():
-        if only is not None and grade_id not in only:
-            continue
-        outputs, value = run_grade_source(source, local_student(ns), seed=seed)
-        assert not any(o["output_type"] == "error" for o in outputs), outputs
-        text = "".join(o.get("text", "") for o in outputs if o["output_type"] == "stream")
-        out[grade_id] = (value, text)
-    return out
-
-
-def test_cells_use_the_checker_form_and_points_add_up_to_10():
-    assert set(SOURCES) == {"test_dropout", "test_batchnorm_atoms", "test_cross_entropy_atoms", "test_batchnorm_fused",
-                            "test_cross_entropy_fused", "test_training"}
-    assert sum(POINTS.values()) == 10
-    for source in SOURCES.values():
-        assert "from grader.checks import lesson07" in source
-        assert source.rstrip().splitlines()[-1] == "cases.score()"
-        assert "### BEGIN HIDDEN TESTS" in source
-    for cell in NB["cells"]:
-        if cell["cell_type"] == "code" and not cell["metadata"].get("nbgrader", {}).get("grade"):
-            source = "".join(cell["source"])
-            assert "import grader" not in source and "from grader" not in source, "a non-grade cell imports the grader"
-
-
-@pytest.mark.parametrize("seed", [None, 12345])
-def test_solution_scores_full_points(solution_ns, seed):
-    for grade_id, (score, text) in grade(solution_ns, seed).items():
-        assert type(score) is float
-        assert score == POINTS[grade_id], text
-        assert "FAIL" not in text and "Hint:" not in text
-
-
-def test_blank_notebook_scores_zero(solution_ns):
-    blank = {gid: strip_regions(src, "### BEGIN SOLUTION", "### END SOLUTION", "raise NotImplementedError()")
-             for gid, src in SOLUTION_CELLS.items()}
-    for score, text in grade(with_cells(solution_ns, blank)).values():
-        assert score == 0.0, text
-        assert "not implemented yet" in text
-
-
-@pytest.mark.parametrize("bug", BUGS, ids=[b["replace"][:30] for b in BUGS])
-def test_planted_bug_loses_exactly_its_cells(solution_ns, bug):
-    source = SOLUTION_CELLS[bug["exercise"]]
-    assert source.count(bug["find"]) == 1
-    ns = with_cells(solution_ns, {bug["exercise"]: source.replace(bug["find"], bug["replace"])})
-    for grade_id, (score, text) in grade(ns, seed=7).items():
-        if grade_id in bug["grade_ids"]:
-            assert score == 0.0, text
-            assert bug["quantity"] in text
-            assert BUG_HINTS[bug["replace"]] in text, text
-        else:
-            assert score == POINTS[grade_id], (grade_id, text)
+    lesson = LESSON
 
 
 WRONG = {  # wrong answers in styles not in bugs.json: (exercise, source, grade_id, fragment of the feedback)

@@ -5,13 +5,13 @@ import io
 import os
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from gradebook_probe import merged_count
 
 from grader.pipeline.autograde import autograde
 from grader.pipeline.merge import snapshot
@@ -19,14 +19,6 @@ from grader.pipeline.sample_class import write_submitted
 from grader.pipeline.toy import write_toy_lesson
 
 STUDENTS = 10
-
-
-def _merged(db: Path) -> int:
-    try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=0.2) as con:
-            return con.execute("SELECT COUNT(*) FROM grader_state").fetchone()[0]
-    except sqlite3.Error:
-        return 0
 
 
 def _processes_in(folder: Path) -> list[int]:
@@ -75,13 +67,13 @@ def test_kill_9_mid_run_then_rerun_equals_uninterrupted_run(tmp_path, clean_run,
     while proc.poll() is None and time.monotonic() < deadline:
         if kill_after == 0 and shards.is_dir() and any(shards.iterdir()):
             break  # workers are being started
-        if kill_after and _merged(killed / "gradebook.db") >= kill_after:
+        if kill_after and merged_count(killed / "gradebook.db") >= kill_after:
             break
         time.sleep(0.02)
     assert proc.poll() is None, "the run finished before it could be killed; grade more notebooks"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    done_before_rerun = _merged(killed / "gradebook.db")
+    done_before_rerun = merged_count(killed / "gradebook.db")
     assert done_before_rerun < total
     if kill_after:
         assert done_before_rerun >= kill_after

@@ -11,7 +11,6 @@ import io
 import os
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -22,6 +21,8 @@ from pathlib import Path
 import pytest
 
 distributed = pytest.importorskip("distributed", reason="dask[distributed] (requirements.txt) is not installed")
+
+from gradebook_probe import merged_count  # noqa: E402
 
 from grader.pipeline.autograde import autograde  # noqa: E402
 from grader.pipeline.cluster import (  # noqa: E402
@@ -41,14 +42,6 @@ from grader.sandbox import Limits  # noqa: E402
 STUDENTS = 3
 LESSONS = ("01_scalar_backprop", "03_softmax_cross_entropy")
 SEED = "20261202"
-
-
-def _merged(db: Path) -> int:
-    try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=0.2) as con:
-            return con.execute("SELECT COUNT(*) FROM grader_state").fetchone()[0]
-    except sqlite3.Error:
-        return 0
 
 
 @pytest.fixture(scope="session")
@@ -122,12 +115,12 @@ def test_killing_a_dask_worker_mid_run_loses_nothing(tmp_path, graded_class, clu
     killed = None
     deadline = time.monotonic() + 600
     while thread.is_alive() and time.monotonic() < deadline and killed is None:
-        if _merged(course / "gradebook.db") >= 1:
+        if merged_count(course / "gradebook.db") >= 1:
             busy = [addr for addr, keys in client.processing().items()
                     if any(str(k).startswith("grade-") for k in keys)]
             if busy:
                 pid = client.run(os.getpid, workers=[busy[0]])[busy[0]]
-                merged_at_kill = _merged(course / "gradebook.db")
+                merged_at_kill = merged_count(course / "gradebook.db")
                 os.kill(pid, signal.SIGKILL)
                 killed = pid
                 continue
@@ -158,7 +151,7 @@ def test_unreachable_scheduler_is_one_line_and_nonzero(tmp_path, graded_class):
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith("error: cannot reach the Dask scheduler at tcp://127.0.0.1:9")
-    assert _merged(course / "gradebook.db") == 0 and not (course / "autograded").exists()
+    assert merged_count(course / "gradebook.db") == 0 and not (course / "autograded").exists()
 
 
 def test_jobs_and_scheduler_exclude_each_other(tmp_path, graded_class):
@@ -199,7 +192,7 @@ def test_worker_that_is_not_root_refuses_with_a_clear_error(tmp_path, graded_cla
     errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
     assert len(errors) == 1, proc.stderr
     assert "runs as uid 65534, not root" in errors[0] and "--allow-unconfined" in errors[0]
-    assert _merged(course / "gradebook.db") == 0
+    assert merged_count(course / "gradebook.db") == 0
 
 
 def test_result_files_cannot_leave_their_folder(tmp_path):
