@@ -55,24 +55,49 @@ NBGRADER_INSTRUCTOR_SERVER = ("nbgrader.server_extensions.formgrader", "nbgrader
                               "nbgrader.server_extensions.assignment_list")
 
 
+def _config_dir(level: str) -> Path:
+    """The Jupyter configuration folder of ``level``: ``user``, ``sys_prefix`` or ``system``."""
+    from jupyter_core.paths import ENV_CONFIG_PATH, SYSTEM_CONFIG_PATH, jupyter_config_dir
+
+    return Path({"user": jupyter_config_dir(), "sys_prefix": ENV_CONFIG_PATH[0], "system": SYSTEM_CONFIG_PATH[0]}[level])
+
+
+def server_extension_config(level: str) -> Path:
+    """Write which server extensions run into ``jupyter_server_config.json`` of ``level``; return that file.
+
+    Ours on, nbgrader's instructor ones off.  The main config file, not a ``jupyter_server_config.d``
+    file: Jupyter takes ``ServerApp.jpserver_extensions`` from the main files over every ``.d`` file, so
+    nbgrader's own ``jupyter_server_config.d/nbgrader.json`` (which enables them all) cannot win.
+    """
+    import json
+
+    from .server_extension import EXTENSION
+
+    path = _config_dir(level) / "jupyter_server_config.json"
+    config = json.loads(path.read_text(encoding="utf-8")) if path.is_file() and path.stat().st_size else {}
+    extensions = config.setdefault("ServerApp", {}).setdefault("jpserver_extensions", {})
+    extensions[EXTENSION] = True
+    extensions.update({name: False for name in NBGRADER_INSTRUCTOR_SERVER})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
 def _cmd_hub_setup(args: argparse.Namespace) -> int:
     """Configure the JupyterLab of this Python for students (a shared JupyterHub environment).
 
     Enables :mod:`grader.student_kit.server_extension` (Validate runs the course's checks), and
-    disables and locks nbgrader's instructor plugins and server extensions.  Without nbgrader
-    installed the disabling is harmless (a plugin that is not there stays absent).
+    disables nbgrader's instructor server extensions and disables and locks its instructor plugins.
+    Without nbgrader installed this is harmless (a plugin that is not there stays absent).
     """
-    from jupyter_server.extension.serverextension import toggle_server_extension_python
     from jupyterlab.commands import disable_extension, lock_extension
 
     from .server_extension import EXTENSION
 
-    user, sys_prefix = args.level == "user", args.level == "sys_prefix"
-    toggle_server_extension_python(EXTENSION, enabled=True, user=user, sys_prefix=sys_prefix)
+    written = server_extension_config(args.level)
     print(f"enabled  server extension {EXTENSION} (Validate runs the course's visible checks)")
-    for name in NBGRADER_INSTRUCTOR_SERVER:
-        toggle_server_extension_python(name, enabled=False, user=user, sys_prefix=sys_prefix)
-        print(f"disabled server extension {name}")
+    print(f"disabled server extensions {', '.join(NBGRADER_INSTRUCTOR_SERVER)}")
+    print(f"         in {written}")
     for plugin in NBGRADER_INSTRUCTOR_PLUGINS:
         # locked too: since JupyterLab 4.1 a student could re-enable a merely disabled plugin
         disable_extension(plugin, level=args.level)

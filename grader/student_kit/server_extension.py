@@ -31,6 +31,7 @@ import html
 import json
 import os
 import sys
+import textwrap
 from pathlib import Path
 
 from jupyter_server.base.handlers import JupyterHandler
@@ -41,9 +42,24 @@ from tornado import web
 EXTENSION = "grader.student_kit.server_extension"
 #: nbgrader's URL for its Validate button (nbgrader/server_extensions/validate_assignment/handlers.py).
 VALIDATE_URL = "/assignments/validate"
+#: nbgrader's dialog shows the report in a <pre> that does not wrap: longer lines are wrapped here.
+WIDTH = 100
 #: Shown under the report in nbgrader's dialog when a check fails.
 ADVICE = ("Fix the FAIL lines above, save (Ctrl+S) and validate again. Visible checks only: "
           "the graded run adds hidden cases.")
+
+
+def wrap_report(report: str, width: int = WIDTH) -> str:
+    """``report`` with every line longer than ``width`` wrapped, continuation lines indented 2 more."""
+    lines = []
+    for line in report.splitlines():
+        if len(line) <= width:  # short lines as they are (textwrap would squeeze the aligned columns)
+            lines.append(line)
+            continue
+        indent = " " * (len(line) - len(line.lstrip()))
+        lines += textwrap.wrap(line.strip(), width, initial_indent=indent, subsequent_indent=indent + "  ",
+                               break_long_words=False, break_on_hyphens=False)
+    return "\n".join(lines)
 
 
 def nbgrader_reply(returncode: int, stdout: str, stderr: str) -> dict:
@@ -61,7 +77,7 @@ def nbgrader_reply(returncode: int, stdout: str, stderr: str) -> dict:
         return {"success": True, "value": {}}
     if returncode == 1:
         # nbgrader's dialog puts "source" in a <pre> as text and "error" as HTML: escape it
-        return {"success": True, "value": {"failed": [{"source": stdout.rstrip(), "error": html.escape(ADVICE)}]}}
+        return {"success": True, "value": {"failed": [{"source": wrap_report(stdout.rstrip()), "error": html.escape(ADVICE)}]}}
     said = (stderr.strip() or stdout.strip() or f"backprop-course validate exited with {returncode}")
     return {"success": False, "value": said.removeprefix("error: ")}
 
