@@ -27,6 +27,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -374,3 +375,25 @@ def test_hub_students_see_no_nbgrader_instructor_panels(hub_lab, page):
     for url in ("/formgrader", "/assignments", "/courses"):  # their server extensions are off too
         status = _http_status(f"{hub_lab.url}{url}?token={hub_lab.token}")
         assert status == 404, f"expected 404 for {url} (nbgrader's instructor server extension disabled), got {status}"
+
+
+def _post_validate(lab: Lab, path: str, token: str | None) -> tuple[int, dict]:
+    request = urllib.request.Request(f"{lab.url}/assignments/validate?path={urllib.parse.quote(path)}", data=b"",
+                                     method="POST", headers={"Authorization": f"token {token}"} if token else {})
+    try:
+        with urllib.request.urlopen(request, timeout=300) as reply:
+            return reply.status, json.loads(reply.read().decode() or "{}")
+    except urllib.error.HTTPError as exc:
+        return exc.code, {}
+
+
+def test_validate_url_needs_the_token_stays_in_the_root_and_names_a_notebook_of_no_lesson(hub_lab):
+    stray = hub_lab.root / "notes.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1")]), str(stray))
+    status, _ = _post_validate(hub_lab, "notes.ipynb", None)
+    assert status == 403, f"expected 403 without the token, got {status}"
+    status, _ = _post_validate(hub_lab, "../../etc/passwd", hub_lab.token)
+    assert status == 403, f"expected 403 for a path outside the server's folder, got {status}"
+    status, reply = _post_validate(hub_lab, "notes.ipynb", hub_lab.token)
+    assert status == 200 and reply["success"] is False, reply
+    assert "cannot tell which lesson notes.ipynb is" in reply["value"] and LESSON in reply["value"], reply
