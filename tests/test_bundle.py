@@ -230,6 +230,20 @@ def test_student_jupyterlab_shows_no_nbgrader_panels(venv):
     assert "nbgrader" not in listed.lower(), listed
 
 
+def test_installed_bundle_hub_setup_enables_its_server_extension(venv, tmp_path):
+    """``backprop-course hub-setup`` from the bundle: the server extension is enabled and imports there."""
+    env = _student_env(JUPYTER_CONFIG_DIR=str(tmp_path / "cfg"), JUPYTER_DATA_DIR=str(tmp_path / "data"))
+    setup = subprocess.run([str(venv / "bin" / "backprop-course"), "hub-setup", "--level", "user"],
+                           capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert setup.returncode == 0, setup.stdout + setup.stderr
+    listed = subprocess.run([str(venv / "bin" / "jupyter"), "server", "extension", "list"],
+                            capture_output=True, text=True, env=env)
+    said = listed.stdout + listed.stderr
+    ours = [line for line in said.splitlines() if line.split()[:1] == ["grader.student_kit.server_extension"]]
+    assert any("enabled" in line for line in ours), f"expected our server extension enabled:\n{said}"
+    assert any("OK" in line for line in ours), f"expected our server extension to import in the bundle:\n{said}"
+
+
 def test_installed_bundle_names_what_it_expected_for_a_notebook_of_no_lesson(venv, tmp_path):
     stray = tmp_path / "notes.ipynb"
     nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1")]), str(stray))
