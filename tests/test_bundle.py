@@ -1,7 +1,8 @@
 """The student bundle: built from the released lessons, installed into a fresh venv without torch,
 validating a completed lesson (full visible marks) and a blank one (0), holding nothing private.
 
-One venv for the module (its install is the cost: about a minute from pip's local wheels).
+One venv for the session (tests/conftest.py; its install is the cost: about a minute from pip's local wheels),
+shared with tests/test_jupyterlab.py.
 """
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 import zipfile
@@ -34,20 +34,13 @@ def _grade_points(nb) -> dict[str, float]:
 
 
 @pytest.fixture(scope="module")
-def wheel(tmp_path_factory) -> Path:
-    return build_bundle(DEFAULT_LESSONS, find_lessons(DEFAULT_SOLUTIONS), tmp_path_factory.mktemp("dist"))
+def wheel(student_wheel) -> Path:
+    return student_wheel
 
 
 @pytest.fixture(scope="module")
-def venv(tmp_path_factory, wheel) -> Path:
-    """A fresh venv with only the bundle installed (dependencies from pip's configured index)."""
-    root = tmp_path_factory.mktemp("student") / "venv"
-    base = getattr(sys, "_base_executable", sys.executable)
-    subprocess.run([base, "-m", "venv", str(root)], check=True)
-    run = subprocess.run([str(root / "bin" / "python"), "-m", "pip", "install", "--quiet", str(wheel)],
-                         capture_output=True, text=True)
-    assert run.returncode == 0, f"pip install of the bundle failed:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
-    return root
+def venv(student_venv) -> Path:
+    return student_venv
 
 
 def _student_env(**extra) -> dict:
@@ -235,6 +228,20 @@ def test_student_jupyterlab_shows_no_nbgrader_panels(venv):
     listed = lab.stdout + lab.stderr + server.stdout + server.stderr
     assert "jupyterlab" in listed, listed  # the listing itself works
     assert "nbgrader" not in listed.lower(), listed
+
+
+def test_installed_bundle_hub_setup_enables_its_server_extension(venv, tmp_path):
+    """``backprop-course hub-setup`` from the bundle: the server extension is enabled and imports there."""
+    env = _student_env(JUPYTER_CONFIG_DIR=str(tmp_path / "cfg"), JUPYTER_DATA_DIR=str(tmp_path / "data"))
+    setup = subprocess.run([str(venv / "bin" / "backprop-course"), "hub-setup", "--level", "user"],
+                           capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert setup.returncode == 0, setup.stdout + setup.stderr
+    listed = subprocess.run([str(venv / "bin" / "jupyter"), "server", "extension", "list"],
+                            capture_output=True, text=True, env=env)
+    said = listed.stdout + listed.stderr
+    ours = [line for line in said.splitlines() if line.split()[:1] == ["grader.student_kit.server_extension"]]
+    assert any("enabled" in line for line in ours), f"expected our server extension enabled:\n{said}"
+    assert any("OK" in line for line in ours), f"expected our server extension to import in the bundle:\n{said}"
 
 
 def test_installed_bundle_names_what_it_expected_for_a_notebook_of_no_lesson(venv, tmp_path):

@@ -117,6 +117,10 @@ or, as the last cell of a lesson notebook (save it first):
 
 Validation runs the visible checks only, in your own Python kernel: the graded
 run adds hidden cases.
+
+On a shared JupyterHub where nbgrader is installed, the instructor runs
+`backprop-course hub-setup` once in its environment: nbgrader's Validate button
+then shows this report, and nbgrader's instructor panels are hidden.
 """
 
 
