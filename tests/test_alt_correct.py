@@ -1,13 +1,12 @@
 """Every differently written correct answer earns full marks, and no hint (issue: fair verdicts).
 
-The corpus lives in ``tests/corpus/alt_<lesson>.py``.  Each answer replaces its exercise's solution
-cell in the lesson's namespace and is graded by the exercise's grade cells, hidden cases included, with
+The corpus lives in ``grader/pipeline/styles/alt_<lesson>.py`` (the demo's honest students write in these
+styles).  Each answer replaces its exercise's solution cell in the lesson's namespace and is graded by the exercise's grade cells, hidden cases included, with
 two seeds, through the same protocol as grading.
 """
 from __future__ import annotations
 
 import contextlib
-import importlib
 import io
 import json
 import warnings
@@ -16,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from grader.checks.student import local_student
+from grader.pipeline.styles import alternatives
 from grader.sandbox.checker import grade_sources, namespace_from_notebook, run_grade_source
 
 REPO = Path(__file__).resolve().parent.parent
@@ -25,11 +25,7 @@ SEEDS = (None, 424242)
 
 
 def _corpus(lesson: str) -> dict:
-    try:
-        module = importlib.import_module(f"corpus.alt_{lesson}")
-    except ModuleNotFoundError:
-        return {}
-    return module.ALTERNATIVES
+    return alternatives(lesson)
 
 
 def _cases():
