@@ -1,8 +1,8 @@
 """The sample class of ``grader demo``: 24 students, generated from the solutions.
 
 By default the first student hands in every lesson and each other student
-two of the seven, plus two planted copies per lesson (about 70 notebooks:
-the demo takes a few minutes); ``every_lesson=True`` (``grader demo
+two or three of the seven, plus two planted copies per lesson (about 80
+notebooks: the demo takes a few minutes); ``every_lesson=True`` (``grader demo
 --every-lesson``, the benchmark) has every student hand in every lesson,
 without planted copies.
 
@@ -63,7 +63,7 @@ from nbformat.v4 import new_code_cell
 from .course import Lesson
 from .deps import defined_names, failing_grade_cells, used_names
 from .regions import unmark_solution
-from .styles import alternatives
+from .styles import INCOMPATIBLE, alternatives
 from .submissions import SubmissionError, check_bug, disguise, structure, with_bug, with_stubs
 
 NAMES = (
@@ -94,7 +94,9 @@ class LessonData:
     source: nbformat.NotebookNode
     released: nbformat.NotebookNode
     bugs: tuple  # valid bugs.json entries
-    styles: dict = None  # exercise -> (the solution's cell source, then each usable alternative's)
+    styles: dict = None  # exercise -> ((name, cell source) of the solution, then of each usable alternative)
+    grade_cells: dict = None  # exercise -> its grade ids
+    breaks: dict = None  # exercise -> grade ids that fail when it is left as stub (deps.failing_grade_cells)
 
     @property
     def max_score(self) -> float:
@@ -102,7 +104,28 @@ class LessonData:
 
     def answers(self, exercise: str) -> tuple[str, ...]:
         """The ways of answering ``exercise`` a student of the class may use (index 0: the solution)."""
-        return (self.styles or {}).get(exercise) or (_solution_source(self.source, exercise),)
+        return tuple(code for _, code in self._styles(exercise))
+
+    def style_name(self, exercise: str, style: int) -> str:
+        """The name of a style (``solution``, or the alternative's name in ``grader.pipeline.styles``)."""
+        return self._styles(exercise)[style][0]
+
+    def _styles(self, exercise: str) -> tuple:
+        return (self.styles or {}).get(exercise) or (("solution", _solution_source(self.source, exercise)),)
+
+    def depends(self, exercise: str, style: int, other: str) -> bool:
+        """Whether ``exercise`` answered in ``style`` uses ``other``'s answer: its grade cells do (deps), or its code
+        calls a name ``other``'s solution cell defines."""
+        if other == exercise:
+            return False
+        if (self.grade_cells or {}).get(exercise, set()) & (self.breaks or {}).get(other, set()):
+            return True
+        return bool(used_names(self.answers(exercise)[style]) & defined_names(_solution_source(self.source, other)))
+
+    def clash(self, exercise: str, style: int, other: str, other_style: int) -> bool:
+        """Whether the two answers may not be in one notebook (``styles.INCOMPATIBLE``, either way round)."""
+        a = (self.name, exercise, self.style_name(exercise, style), other, self.style_name(other, other_style))
+        return a in INCOMPATIBLE or (a[0], *a[3:], *a[1:3]) in INCOMPATIBLE
 
 
 @dataclass(frozen=True)
@@ -144,8 +167,8 @@ def _imports(code: str) -> dict[str, str]:
     return out
 
 
-def usable_styles(source_nb, exercise: str, candidates: list[str]) -> list[str]:
-    """The ``candidates`` (cell sources answering ``exercise``) that fit into the notebook as its cell.
+def usable_styles(source_nb, exercise: str, candidates: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The ``candidates`` ((name, cell source) answering ``exercise``) that fit into the notebook as its cell.
 
     An alternative is tested alone, in the solution's namespace (tests/test_alt_correct.py); in a
     student's notebook it is run in order with the other cells.  So it must define every name the
@@ -160,15 +183,16 @@ def usable_styles(source_nb, exercise: str, candidates: list[str]) -> list[str]:
     for cell in source_nb.cells:
         if cell.cell_type == "code":
             imported.update(_imports(cell.source))
-            if (cell.get("metadata", {}).get("nbgrader", {}) or {}).get("grade_id") != exercise:
+            meta = cell.get("metadata", {}).get("nbgrader", {}) or {}
+            if meta.get("grade_id") != exercise:
                 others |= defined_names(cell.source) | used_names(cell.source)
     usable = []
-    for code in candidates:
+    for style, code in candidates:
         names = defined_names(code)
         same = {name for name, target in _imports(code).items() if imported.get(name) == target}
         if "import *" in code or not needed <= names or (names - needed - same) & others:
             continue
-        usable.append(code)
+        usable.append((style, code))
     return usable
 
 
@@ -186,9 +210,28 @@ def load_lesson(lesson: Lesson, released_path: Path) -> LessonData:
     styles = {}
     for exercise, answers in alternatives(lesson.name).items():
         if exercise in structure(source).solutions:
-            styles[exercise] = (_solution_source(source, exercise),
-                                *usable_styles(source, exercise, [code.strip("\n") + "\n" for _, code in answers]))
-    return LessonData(lesson.name, source, released, tuple(bugs), styles)
+            styles[exercise] = (("solution", _solution_source(source, exercise)),
+                                *usable_styles(source, exercise, [(name, code.strip("\n") + "\n") for name, code in answers]))
+    breaks = {e: failing_grade_cells(source, {e}) for e in structure(source).solutions}
+    return LessonData(lesson.name, source, released, tuple(bugs), styles, own_grade_cells(lesson, source), breaks)
+
+
+def own_grade_cells(lesson: Lesson, source_nb) -> dict[str, set[str]]:
+    """``{exercise: its grade ids}`` (``references.json``; else each exercise's cells that fail when it alone is stubbed)."""
+    path = lesson.folder / "references.json"
+    if path.exists():
+        return {entry["exercise"]: set(entry["grade_ids"]) for entry in json.loads(path.read_text(encoding="utf-8"))}
+    return {e: failing_grade_cells(source_nb, {e}) for e in structure(source_nb).solutions}
+
+
+def users(lesson: Lesson, source_nb) -> dict[str, set[str]]:
+    """``{exercise: grade ids of other exercises that use its answer}`` (grader.pipeline.deps).
+
+    tests/test_alt_correct.py runs these too with each alternative of the exercise in place, so that an
+    alternative is known to fit under the solution of every exercise that calls it.
+    """
+    own = own_grade_cells(lesson, source_nb)
+    return {e: failing_grade_cells(source_nb, {e}) - own.get(e, set()) for e in structure(source_nb).solutions}
 
 
 def plan_class(lessons: list[LessonData], students: int = len(NAMES),
@@ -283,13 +326,12 @@ def assign_styles(plan: list[Planned], lessons: dict[str, LessonData]) -> list[P
             totals[k] = sum(sum(size(e, s) for s in range(len(lesson.answers(e)))) / len(lesson.answers(e))
                             for e in mine) or 1.0
             styles = [0] * len(solutions)
-            for e in mine:
+            chosen: dict[str, int] = {}
+            for e in sorted(mine, key=lambda x: x != bugged):  # the bugged exercise's style is fixed: first
                 n = len(lesson.answers(e))
-                allowed = [s for s in range(n) if not _uses_stubbed(lesson.answers(e)[s], lesson, stubbed)] or [0]
-                if e == bugged:
-                    allowed = [0]
-                elif len(allowed) > 1 and any(lesson.bugs[out[q].detail]["exercise"] == e
-                                              for q in items if out[q].kind == "bug"):
+                allowed = [s for s in range(n) if _fits(lesson, item, e, s, chosen, stubbed)] or [0]
+                if len(allowed) > 1 and e != bugged and any(lesson.bugs[out[q].detail]["exercise"] == e
+                                                            for q in items if out[q].kind == "bug"):
                     allowed = [s for s in allowed if s != 0]  # the solution's text is the bug student's
 
                 def cost(s, e=e, n=n):
@@ -304,6 +346,7 @@ def assign_styles(plan: list[Planned], lessons: dict[str, LessonData]) -> list[P
                     shared[frozenset((k, q))] = shared.get(frozenset((k, q)), 0) + size(e, style)
                 users.setdefault((e, style), []).append(k)
                 styles[solutions.index(e)] = style
+                chosen[e] = style
             totals[k] = sum(size(e, styles[solutions.index(e)]) for e in mine) or 1.0
             out[k] = replace(item, styles=tuple(styles))
         if len(items) <= MAX_SEARCHED:
@@ -314,6 +357,30 @@ def assign_styles(plan: list[Planned], lessons: dict[str, LessonData]) -> list[P
 #: Lessons with more answering submissions than this keep the greedy styles (``every_lesson``: the
 #: benchmark's class, whose similarity report is not checked).
 MAX_SEARCHED = 12
+
+
+def _fits(lesson: LessonData, item: Planned, exercise: str, style: int, chosen: dict[str, int], stubbed: list[str]) -> bool:
+    """Whether ``item`` may answer ``exercise`` in ``style`` next to its other answers ``chosen``.
+
+    Its expected score must stay what the class definition says:
+
+    * no answer may clash with another (``styles.INCOMPATIBLE``, found by tests/test_alt_correct.py);
+    * a partial submission's answers may not use an exercise it leaves as stub;
+    * a bug student writes the bugged exercise as the solution does (the bug is a text replacement in
+      it), and every exercise that uses the bugged one as the solution does too (bugs.json lists the
+      grade cells the bug costs with the solutions around it).
+    """
+    if _uses_stubbed(lesson.answers(exercise)[style], lesson, stubbed):
+        return False
+    if any(lesson.clash(exercise, style, other, s) for other, s in chosen.items() if other != exercise):
+        return False
+    if item.kind == "bug":
+        bugged = lesson.bugs[item.detail]["exercise"]
+        if exercise == bugged or lesson.depends(exercise, 0, bugged):
+            return style == 0
+        if lesson.depends(exercise, style, bugged):
+            return False
+    return True
 
 
 def style_overlaps(lesson: LessonData) -> tuple[dict, dict]:
@@ -353,8 +420,7 @@ def _improve(out: list[Planned], items: list[int], lesson: LessonData) -> None:
     solutions = structure(lesson.source).solutions
     mine = {k: answered(out[k], lesson) for k in items}
     styles = {k: list(out[k].styles) for k in items}
-    fixed = {(k, lesson.bugs[out[k].detail]["exercise"]) for k in items if out[k].kind == "bug"}
-    bugged = {e for _, e in fixed}
+    bugged = {lesson.bugs[out[k].detail]["exercise"] for k in items if out[k].kind == "bug"}
 
     def pair(k, q):
         common = [e for e in mine[k] if e in mine[q]]
@@ -376,11 +442,10 @@ def _improve(out: list[Planned], items: list[int], lesson: LessonData) -> None:
         for k in items:
             stubbed = [e for e in solutions if e not in mine[k]]
             for e in mine[k]:
-                if (k, e) in fixed:
-                    continue
                 index, old = solutions.index(e), styles[k][solutions.index(e)]
+                chosen = {x: styles[k][solutions.index(x)] for x in mine[k] if x != e}
                 for s in range(len(lesson.answers(e))):
-                    if s == old or (s == 0 and e in bugged) or _uses_stubbed(lesson.answers(e)[s], lesson, stubbed):
+                    if s == old or (s == 0 and e in bugged) or not _fits(lesson, out[k], e, s, chosen, stubbed):
                         continue
                     styles[k][index] = s
                     trial = dict(pairs)
@@ -404,7 +469,8 @@ def plant_copies(plan: list[Planned], lessons: dict[str, LessonData]) -> list[Pl
       disguised: it must earn what the original earns, bug included;
     * ``copied_exercise``: one answer of another honest student, disguised, the rest left as stub.  The
       answer is one that no other submission of the lesson shares (so only the planted pair is alike),
-      does not mention a name of another exercise (it is graded alone), and is the longest such one.
+      whose grade cells use no other exercise (it is graded alone: it earns exactly its own grade
+      cells), and is the longest such one.
 
     A lesson without a free student, or without such an answer, gets fewer copies.
     """
@@ -432,7 +498,11 @@ def plant_copies(plan: list[Planned], lessons: dict[str, LessonData]) -> list[Pl
             for e in answered(p, lesson):
                 style = p.styles[solutions.index(e)]
                 code = lesson.answers(e)[style]
-                if count[(e, style)] == 1 and len(lesson.answers(e)) > 1 \
+                own = (lesson.grade_cells or {}).get(e, set())
+                # graded alone, its own grade cells must not use another exercise: deps.failing_grade_cells errs
+                # on the side of failing, which is right for a partial submission's suffix but not here
+                alone = bool(own) and not own & failing_grade_cells(lesson.source, set(solutions) - {e})
+                if count[(e, style)] == 1 and len(lesson.answers(e)) > 1 and alone \
                         and not _uses_stubbed(code, lesson, [x for x in solutions if x != e]):
                     candidates.append((len(code), p, e))
         if free and candidates:
