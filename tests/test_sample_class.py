@@ -18,7 +18,7 @@ import pytest
 
 from grader.pipeline import similarity as sim
 from grader.pipeline.course import DEFAULT_SOLUTIONS, find_lessons
-from grader.pipeline.deps import defined_names, failing_grade_cells
+from grader.pipeline.deps import defined_names, failing_grade_cells, used_names
 from grader.pipeline.register import register
 from grader.pipeline.sample_class import (
     ANSWERING,
@@ -155,6 +155,29 @@ def test_honest_students_write_in_different_styles(demo_class):
                     assert all(q.styles[solutions.index(exercise)] != 0 for q in others), (lesson_name, exercise)
         used = {p.styles[solutions.index(e)] for p in honest for e in answered(p, lesson) if len(lesson.answers(e)) > 1}
         assert len(used) >= 3, (lesson_name, used)
+
+
+def test_no_submission_combines_answers_that_fail_together_or_reach_a_bug(demo_class):
+    """The expected scores hold: the class never puts an incompatible pair (styles.INCOMPATIBLE) in one notebook,
+    a bug student answers every exercise that uses the bugged one as the solution does, and a partial answer
+    never uses an exercise left as stub."""
+    lessons, plan, _ = demo_class
+    for item in (p for p in plan if p.kind in ANSWERING):
+        lesson = lessons[item.lesson]
+        solutions = structure(lesson.source).solutions
+        mine = {e: item.styles[solutions.index(e)] for e in answered(item, lesson)}
+        for (e, s), (f, t) in itertools.permutations(mine.items(), 2):
+            assert not lesson.clash(e, s, f, t), (item, e, f)
+        if item.kind == "bug":
+            bugged = lesson.bugs[item.detail]["exercise"]
+            for e, s in mine.items():
+                if e == bugged or lesson.depends(e, 0, bugged):
+                    assert s == 0, (item.student, item.lesson, e)
+                else:
+                    assert not lesson.depends(e, s, bugged), (item.student, item.lesson, e)
+        for e, s in mine.items():
+            for stub in set(solutions) - set(mine):
+                assert not used_names(lesson.answers(e)[s]) & defined_names(lesson.answers(stub)[0]), (item, e, stub)
 
 
 def test_styles_are_the_tested_alternatives_minus_those_that_would_not_fit_a_notebook():

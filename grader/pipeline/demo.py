@@ -60,8 +60,11 @@ class DemoResult:
 
     @property
     def similarity_mismatches(self) -> list[str]:
-        """Planted copies not flagged, and honest pairs flagged (student pairs; course_lib pastes aside)."""
-        if self.similarity is None:
+        """Planted copies not flagged, and honest pairs flagged (student pairs; course_lib pastes aside).
+
+        Empty for a class without planted copies (``every_lesson``), whose honest pairs may share styles.
+        """
+        if self.similarity is None or not self.planted:
             return []
         flagged = {(m.lesson, frozenset((m.first, m.second))) for m in self.similarity.flagged if m.kind == "students"}
         planted = {(lesson, pair) for lesson, pairs in self.planted.items() for pair in pairs}
@@ -187,7 +190,10 @@ def run_demo(
     result.similarity = similarity(course, solutions_dir)
     say(similarity_summary(result.similarity))
     n_planted = sum(len(pairs) for pairs in result.planted.values())
-    if result.similarity_mismatches:
+    if not result.planted:
+        say("(this class has no planted copies, and more students per lesson than answer styles: honest pairs "
+            "may look alike)")
+    elif result.similarity_mismatches:
         say(f"SIMILARITY MISMATCH: {len(result.similarity_mismatches)}:")
         for line in result.similarity_mismatches:
             say(f"  {line}")

@@ -9,35 +9,38 @@ without planted copies.
 Every (student, lesson) gets one *kind* of submission, chosen by a fixed
 formula so the class is the same on every machine:
 
-==============  =====================================================  ==================
-kind            submission                                             expected score
-==============  =====================================================  ==================
-complete        the released lesson with every exercise answered       full marks
-blank           the released lesson, untouched                         0
-partial         the first k exercises answered, the rest left as stub  the grade cells that
-                                                                       do not depend on a
-                                                                       stub (grader.pipeline.deps)
-bug             complete, with one planted bug from bugs.json          full minus that bug's
-                                                                       grade cells
-exception       complete, plus an early cell that raises               full marks
-invalid_json    a truncated, unparsable file                           0, note "unreadable"
-crash           complete, plus an early cell that kills the kernel     0, note "kernel-died"
-missing         nothing submitted for this lesson                      no submission
-copied          another student's whole submission, local names and    what the original
-                comments changed (``submissions.disguise``)            earns
-copied_exercise one exercise of another student's, disguised; every    like partial: the grade
-                other exercise left as stub                            cells that do not depend
-                                                                       on a stub
-==============  =====================================================  ==================
+===============  =====================================================  ===========================
+kind             submission                                             expected score
+===============  =====================================================  ===========================
+complete         the released lesson with every exercise answered       full marks
+blank            the released lesson, untouched                         0
+partial          the first k exercises answered, the rest left as stub  the grade cells that
+                                                                        do not depend on a
+                                                                        stub (grader.pipeline.deps)
+bug              complete, with one planted bug from bugs.json          full minus that bug's
+                                                                        grade cells
+exception        complete, plus an early cell that raises               full marks
+invalid_json     a truncated, unparsable file                           0, note "unreadable"
+crash            complete, plus an early cell that kills the kernel     0, note "kernel-died"
+missing          nothing submitted for this lesson                      no submission
+copied           another student's whole submission, local names and    what the original earns
+                 comments changed (``submissions.disguise``)
+copied_exercise  one answer of another student's, disguised; the rest   that exercise's own grade
+                 left as stub (an exercise whose grade cells use no     cells
+                 other exercise)
+===============  =====================================================  ===========================
 
 Honest students write in their own styles: each answer to an exercise is
 either the solution or one of the differently written correct answers of
 ``grader.pipeline.styles`` (each tested to earn full marks and no hint,
 tests/test_alt_correct.py), chosen so that no two honest submissions of a
 lesson share an answer where it would make them look copied
-(:func:`assign_styles`).  A planted bug (bugs.json) is written into the
-solution's text of its exercise, and no two bug students of a lesson have
-bugs in the same exercise.  Each lesson has two planted copies, handed in by
+(:func:`assign_styles`).  Answers that use each other were graded together
+(tests/test_alt_correct.py) and the pairs that fail are never combined
+(``styles.INCOMPATIBLE``).  A planted bug (bugs.json) is written into the
+solution's text of its exercise, every exercise that uses the bugged one is
+answered as the solution does (so the bug costs exactly its grade cells), and
+no two bug students of a lesson have bugs in the same exercise.  Each lesson has two planted copies, handed in by
 students who otherwise skip the lesson: ``copied`` (of the lesson's first
 bug student, else of the first student) and ``copied_exercise`` (the
 longest answer of an honest student that no one else shares); ``grader
