@@ -54,8 +54,10 @@ from __future__ import annotations
 
 import ast
 import copy
+import io
 import json
 import re
+import tokenize
 import zipfile
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -64,7 +66,7 @@ import nbformat
 from nbformat.v4 import new_code_cell
 
 from .course import Lesson
-from .deps import defined_names, failing_grade_cells, used_names
+from .deps import check_names, defined_names, failing_grade_cells, used_names
 from .regions import unmark_solution
 from .styles import INCOMPATIBLE, alternatives
 from .submissions import SubmissionError, check_bug, disguise, structure, with_bug, with_stubs
@@ -174,10 +176,11 @@ def usable_styles(source_nb, exercise: str, candidates: list[tuple[str, str]]) -
     """The ``candidates`` ((name, cell source) answering ``exercise``) that fit into the notebook as its cell.
 
     An alternative is tested alone, in the solution's namespace (tests/test_alt_correct.py); in a
-    student's notebook it is run in order with the other cells.  So it must define every name the
-    solution's cell defines, must not rebind a name other cells define or use (its own helpers aside),
-    (importing what the notebook imports under the same name is no rebinding), and must not star-import
-    (``from numpy import *`` would rebind ``sum``, ``max``... for later cells).
+    student's notebook it is run in order with the other cells.  So it must define every name of the
+    solution's cell that another cell (or a grade cell's checks) uses, must not rebind a name other
+    cells define or use (its own helpers aside; importing what the notebook imports under the same
+    name is no rebinding), and must not star-import (``from numpy import *`` would rebind ``sum``,
+    ``max``... for later cells).
     """
     solution = _solution_source(source_nb, exercise)
     needed = defined_names(solution)
@@ -189,11 +192,14 @@ def usable_styles(source_nb, exercise: str, candidates: list[tuple[str, str]]) -
             meta = cell.get("metadata", {}).get("nbgrader", {}) or {}
             if meta.get("grade_id") != exercise:
                 others |= defined_names(cell.source) | used_names(cell.source)
+                if meta.get("grade"):
+                    others |= check_names(cell.source)
     usable = []
     for style, code in candidates:
         names = defined_names(code)
         same = {name for name, target in _imports(code).items() if imported.get(name) == target}
-        if "import *" in code or not needed <= names or (names - needed - same) & others:
+        # what the solution's cell defines and another cell uses must be there (a demo line's ``a, b`` need not)
+        if "import *" in code or not needed & others <= names or (names - needed - same) & others:
             continue
         usable.append((style, code))
     return usable
@@ -507,9 +513,10 @@ def plant_copies(plan: list[Planned], lessons: dict[str, LessonData]) -> list[Pl
                 alone = bool(own) and not own & failing_grade_cells(lesson.source, set(solutions) - {e})
                 if count[(e, style)] == 1 and len(lesson.answers(e)) > 1 and alone \
                         and not _uses_stubbed(code, lesson, [x for x in solutions if x != e]):
-                    candidates.append((len(code), p, e))
+                    renamed = disguise(code, keep=_given_names(lesson, e)) != code  # a copy with something changed
+                    candidates.append((renamed, len(code), p, e))
         if free and candidates:
-            _, source, exercise = max(candidates, key=lambda c: (c[0], -honest.index(c[1])))
+            *_, source, exercise = max(candidates, key=lambda c: (c[0], c[1], -honest.index(c[2])))
             out.append(Planned(free.pop(0), name, "copied_exercise", 0, source.styles, source, exercise))
     return out
 
@@ -555,10 +562,25 @@ def styled(item: Planned, lesson: LessonData):
     return nb
 
 
+def _code_names(source: str) -> set[str]:
+    """The names in ``source``'s code (not in its strings or comments)."""
+    try:
+        return {tok.string for tok in tokenize.generate_tokens(io.StringIO(source).readline) if tok.type == tokenize.NAME}
+    except (tokenize.TokenError, SyntaxError):
+        return set(re.findall(r"[A-Za-z_]\w*", source))
+
+
+def _given_names(lesson: LessonData, exercise: str) -> set[str]:
+    """The names in the code of ``exercise``'s released cell (a copier keeps them)."""
+    cell = next(c for c in lesson.released.cells
+                if (c.get("metadata", {}).get("nbgrader", {}) or {}).get("grade_id") == exercise)
+    return _code_names(cell.source)
+
+
 def _disguised(nb, exercises: list[str], released_nb):
     """``nb`` with the answers to ``exercises`` disguised; names of the released cell stay (a copier keeps what
     the lesson gave, and the similarity report sets those lines aside)."""
-    given = {grade_id: set(re.findall(r"[A-Za-z_]\w*", c.source)) for c in released_nb.cells
+    given = {grade_id: _code_names(c.source) for c in released_nb.cells
              if (grade_id := (c.get("metadata", {}).get("nbgrader", {}) or {}).get("grade_id"))}
     nb = copy.deepcopy(nb)
     for cell in nb.cells:
