@@ -218,7 +218,7 @@ def run_demo(
 
 
 def class_summary(plan: list, students: int, lessons: int) -> str:
-    """``24 students, 80 submissions of 7 lessons: 17 complete, ..., 7 copied, 7 copied_exercise; 4 not handed in``."""
+    """``24 students, 70 submissions of 7 lessons: 17 complete, ..., 7 copied, 7 copied_exercise; 4 not handed in``."""
     handed_in = [p for p in plan if p.kind != "missing"]
     missing = len(plan) - len(handed_in)
     return (f"{students} students, {len(handed_in)} submissions of {lessons} lessons: {describe(handed_in)}"

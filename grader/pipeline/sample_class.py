@@ -1,8 +1,8 @@
 """The sample class of ``grader demo``: 24 students, generated from the solutions.
 
 By default the first student hands in every lesson and each other student
-two or three of the seven, plus two planted copies per lesson (about 80
-notebooks: the demo takes a few minutes); ``every_lesson=True`` (``grader demo
+two or three of the seven, plus two planted copies per lesson (70
+notebooks: the demo takes two minutes or so); ``every_lesson=True`` (``grader demo
 --every-lesson``, the benchmark) has every student hand in every lesson,
 without planted copies.
 
