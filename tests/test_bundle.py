@@ -23,6 +23,7 @@ from jupyter_client import BlockingKernelClient
 from grader.pipeline.bundle import BundleError, build_bundle, bundle_leaks
 from grader.pipeline.course import DEFAULT_LESSONS, DEFAULT_SOLUTIONS, PRIVATE_FILES, find_lessons
 from grader.pipeline.regions import MARKERS, public_lines, secret_lines, unmark_solution
+from grader.pipeline.styles import alternatives
 from grader.student_kit.check import cell_score, restore_grade_cells
 
 LESSON = "02_general_case"  # ten points in four grade cells; its notebook runs in about 10 s
@@ -103,6 +104,22 @@ def test_leak_scan_finds_a_planted_hidden_line_and_private_file(wheel, tmp_path)
     assert any("notes.py: hidden-test line" in p for p in problems), problems
     assert any("bugs.json: an instructor-only file" in p for p in problems), problems
     assert bundle_leaks(wheel, find_lessons(DEFAULT_SOLUTIONS)) == []
+
+
+def test_leak_scan_finds_an_alternative_correct_answer(wheel, tmp_path):
+    """The demo's answer styles (grader/pipeline/styles) are solutions: none is in the bundle, and the scan would
+    find one that got in, by its path or by its lines."""
+    with zipfile.ZipFile(wheel) as zf:
+        assert not [n for n in zf.namelist() if "styles" in n.split("/") or n.split("/")[-1].startswith("alt_")]
+    answer = alternatives(LESSON)["mlp_backward"][0][1]
+    doctored = tmp_path / wheel.name
+    shutil.copyfile(wheel, doctored)
+    with zipfile.ZipFile(doctored, "a") as zf:
+        zf.writestr("grader/student_kit/extra.py", answer)
+        zf.writestr(f"grader/pipeline/styles/alt_{LESSON}.py", "ALTERNATIVES = {}\n")
+    problems = bundle_leaks(doctored, find_lessons(DEFAULT_SOLUTIONS))
+    assert any(p.startswith("grader/student_kit/extra.py: solution line") for p in problems), problems
+    assert f"grader/pipeline/styles/alt_{LESSON}.py: not part of the student side" in problems, problems
 
 
 def test_build_refuses_a_lesson_folder_with_a_private_file(tmp_path):

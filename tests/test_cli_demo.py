@@ -14,7 +14,7 @@ from grader.pipeline.course import DEFAULT_SOLUTIONS, find_lessons
 from grader.pipeline.demo import run_demo
 from grader.pipeline.gradebook import read_grades, total
 from grader.pipeline.merge import read_state
-from grader.pipeline.sample_class import NOTED, expected_scores, load_lesson, plan_class
+from grader.pipeline.sample_class import NOTED, expected_scores, load_lesson, plan_class, planted_pairs
 from grader.pipeline.toy import write_toy_lesson
 
 STUDENTS = 12
@@ -80,7 +80,7 @@ def test_demo_names_its_folder_and_says_what_it_changes_before_it_starts(demo):
     lines = text.splitlines()
     assert lines[0] == f"The demo writes everything to {result.root} (delete it when done, or run with --clean)"
     assert (result.root / ".grader-demo").is_file()
-    before = text.split("1/4 collect")[0]
+    before = text.split("1/5 collect")[0]
     if is_root():
         assert "Running as root, grading is sandboxed" in before
         assert re.search(r"grading users bpgrade0, bpgrade1\b", before)
@@ -107,3 +107,24 @@ def test_demo_counts_add_up(demo):
     assert submissions + int(m[5] or 0) == len(plan_class(
         [load_lesson(lesson, result.course / "lessons" / lesson.name / f"{lesson.name}.ipynb")
          for lesson in find_lessons(solutions)], STUDENTS, every_lesson))
+
+
+def test_demo_similarity_flags_the_planted_copies_and_no_honest_pair(demo):
+    """The demo's last step: ``grader similarity`` on the class; its summary names each flagged pair."""
+    import re
+
+    result, solutions, every_lesson, text = demo
+    lessons = [load_lesson(lesson, result.course / "lessons" / lesson.name / f"{lesson.name}.ipynb")
+               for lesson in find_lessons(solutions)]
+    planted = planted_pairs(plan_class(lessons, STUDENTS, every_lesson))
+    assert result.planted == planted
+    if not every_lesson:
+        assert all(len(planted.get(lesson.name, ())) == 2 for lesson in lessons), planted
+    assert result.similarity_mismatches == [], result.similarity_mismatches
+    flagged = {(m[1], frozenset((m[2], m[3])))
+               for m in re.finditer(r"^  FLAGGED (\S+): (\S+) ~ (\S+)  score", text, flags=re.M) if m[3] != "course_lib"}
+    assert flagged == {(lesson, pair) for lesson, pairs in planted.items() for pair in pairs}, text
+    n = sum(len(pairs) for pairs in planted.values())
+    assert f"All {n} planted copies flagged, and no honest pair" in text
+    assert result.similarity.html_path == result.course / "reports" / "similarity.html"
+    assert result.similarity.html_path.is_file() and str(result.similarity.html_path) in text

@@ -14,7 +14,6 @@ from __future__ import annotations
 import builtins
 import csv
 import html
-import importlib
 import io
 import keyword
 import re
@@ -29,6 +28,7 @@ import numpy as np
 import pytest
 
 from grader.pipeline import similarity as sim
+from grader.pipeline import styles
 from grader.pipeline.cli import main
 
 REPO = Path(__file__).resolve().parent.parent
@@ -508,8 +508,8 @@ def _disguise(code: str) -> str:
 
 
 def _corpus_class(root: Path, lesson: str) -> list[str]:
-    """Students ``style<i>``: the i-th alternative of every exercise of tests/corpus; ``copycat`` disguises style0."""
-    alternatives = importlib.import_module(f"corpus.alt_{lesson}").ALTERNATIVES
+    """Students ``style<i>``: the i-th alternative of every exercise of grader/pipeline/styles; ``copycat`` disguises style0."""
+    alternatives = styles.alternatives(lesson)
     released = nbformat.read(str(REPO / "lessons" / lesson / f"{lesson}.ipynb"), as_version=4)
     count = min(len(v) for v in alternatives.values())
     students = {f"style{i}": {ex: answers[i][1].strip("\n") for ex, answers in alternatives.items()}
@@ -536,7 +536,7 @@ def test_disguise_changes_every_name_and_comment():
 
 @pytest.mark.parametrize("lesson", sorted(p.name for p in SOLUTIONS.iterdir() if (p / "references.json").exists()))
 def test_corpus_styles_are_not_flagged_and_a_disguised_copy_is(tmp_path, lesson):
-    """Differently written correct answers (tests/corpus) are honest pairs; a renamed copy of one is flagged."""
+    """Differently written correct answers (grader/pipeline/styles) are honest pairs; a renamed copy of one is flagged."""
     _corpus_class(tmp_path / "course", lesson)
     result = sim.similarity(tmp_path / "course", SOLUTIONS, lesson=lesson)
     flagged = {frozenset((m.first, m.second)) for m in result.flagged}

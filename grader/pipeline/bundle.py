@@ -9,7 +9,8 @@
   ``backprop-course lessons`` / ``validate`` command and ``validate()``),
 
 and nothing else: no ``solutions/``, no hidden tests, no ``bugs.json`` /
-``references.json`` / ``mutants.json``, no ``grader/pipeline`` or
+``references.json`` / ``mutants.json``, no ``grader/pipeline`` (so none of
+the alternative correct answers of ``grader/pipeline/styles``) or
 ``grader/sandbox``.  Its dependencies are the course's pinned numpy,
 matplotlib and scikit-learn, and JupyterLab; never PyTorch.  setuptools (the
 project's own build backend, through ``pip wheel``) builds it; the wheel is
@@ -31,6 +32,7 @@ import nbformat
 
 from .course import JUNK, PRIVATE_FILES, REPO_ROOT, Lesson
 from .regions import MARKERS, public_lines, secret_lines
+from .styles import alternatives
 
 DIST_NAME = "backprop-course-student"
 WHEEL_PREFIX = "backprop_course_student-"
@@ -52,6 +54,10 @@ FORBIDDEN_PARTS = ("solutions", "pipeline", "sandbox", "tests")
 #: with reference code, so idioms such as ``B = Z.shape[0]`` occur there as in solutions).  They
 #: are scanned for hidden-test lines, not for solution lines.
 REFERENCE_CODE = ("course_lib/", "grader/checks/")
+
+
+#: Lines of grader/pipeline/styles at least this long count as solution lines in the leak scan.
+MIN_STYLE_LINE = 24
 
 
 class BundleError(RuntimeError):
@@ -160,6 +166,8 @@ def wheel_text(wheel: Path) -> dict[str, str]:
 def secrets_of(lessons: list[Lesson], repo: Path = REPO_ROOT) -> tuple[set[str], set[str]]:
     """(hidden-test lines, solution lines) of ``lessons`` that a student cannot already see.
 
+    Solution lines include the lines of the lessons' alternative correct answers (``grader.pipeline.styles``).
+
     Lines that some lesson shows outside its regions (``B = X.shape[0]`` in a given helper of
     another lesson) are public; so are the lines of ``course_lib``, the reference library students
     are given (the grading kernel stubs the objects that answer exercises, see ``references.json``).
@@ -172,6 +180,10 @@ def secrets_of(lessons: list[Lesson], repo: Path = REPO_ROOT) -> tuple[set[str],
         hidden |= secret_lines(source, ("hidden",))
         solution |= secret_lines(source, ("solution",))
         public |= public_lines(source)
+        # the differently written correct answers (grader/pipeline/styles) are solutions too; their short
+        # lines (``else:``, ``return out``) are anyone's
+        solution |= {line.strip() for answers in alternatives(lesson.name).values() for _, code in answers
+                     for line in code.splitlines() if len(line.strip()) >= MIN_STYLE_LINE}
     library = {line.strip() for path in sorted((repo / "course_lib").rglob("*.py"))
                for line in path.read_text(encoding="utf-8").splitlines()}
     return hidden - public, solution - public - library

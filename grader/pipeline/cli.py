@@ -269,7 +269,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     result = run_demo(args.dir, args.solutions, jobs=args.jobs, students=args.students,
                       every_lesson=args.every_lesson, clean=args.clean)
-    return 1 if result.mismatches else 0
+    return 1 if result.mismatches or result.similarity_mismatches else 0
 
 
 def _course_args(p: argparse.ArgumentParser) -> None:
@@ -375,7 +375,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="parallel workers (default: number of cores)")
     p.add_argument("--students", type=_count("students"), default=24, help="class size (default: %(default)s)")
     p.add_argument("--every-lesson", action="store_true",
-                   help="every student hands in every lesson (default: the first all, the others two each)")
+                   help="every student hands in every lesson, no planted copies (default: the first all, the others "
+                        "two or three each, plus two planted copies per lesson)")
     p.set_defaults(func=_cmd_demo)
     return parser
 

@@ -4,8 +4,10 @@ Builds the sample class of ``grader.pipeline.sample_class`` from the solutions i
 folder it names first (``./grader-demo`` by default; ``--dir`` to choose, and
 ``--clean`` to remove it at the end), then runs the instructor pipeline on it
 exactly as an instructor would: collect, autograde (parallel, with progress),
-feedback, report.  Prints the gradebook, where the feedback and the plot are,
-and whether every student got the score the class definition says they must.
+feedback, report, similarity.  Prints the gradebook, where the feedback and the
+plot are, whether every student got the score the class definition says they
+must, and which pairs ``grader similarity`` flagged: the class's planted copies
+must be, and no honest pair (its students answer in different styles).
 
 Run as root, grading is sandboxed, and that changes the machine (grading
 users, permissions on ``solutions/`` and ``.git``): the demo says what, before
@@ -33,9 +35,12 @@ from .sample_class import (
     expected_scores,
     load_lesson,
     plan_class,
+    planted_pairs,
     write_expected,
     write_inbox,
 )
+from .similarity import SimilarityReport, similarity
+from .similarity import summary as similarity_summary
 
 
 @dataclass
@@ -50,6 +55,23 @@ class DemoResult:
     graded: AutogradeReport | None = None
     feedback: FeedbackReport | None = None
     report: Report | None = None
+    similarity: SimilarityReport | None = None
+    planted: dict[str, set[frozenset[str]]] = field(default_factory=dict)  # lesson -> copied pairs
+
+    @property
+    def similarity_mismatches(self) -> list[str]:
+        """Planted copies not flagged, and honest pairs flagged (student pairs; course_lib pastes aside).
+
+        Empty for a class without planted copies (``every_lesson``), whose honest pairs may share styles.
+        """
+        if self.similarity is None or not self.planted:
+            return []
+        flagged = {(m.lesson, frozenset((m.first, m.second))) for m in self.similarity.flagged if m.kind == "students"}
+        planted = {(lesson, pair) for lesson, pairs in self.planted.items() for pair in pairs}
+        return ([f"{lesson}: planted copy {' ~ '.join(sorted(pair))} not flagged" for lesson, pair in sorted(
+                    planted - flagged, key=str)]
+                + [f"{lesson}: honest pair {' ~ '.join(sorted(pair))} flagged" for lesson, pair in sorted(
+                    flagged - planted, key=str)])
 
     @property
     def mismatches(self) -> list[str]:
@@ -130,25 +152,25 @@ def run_demo(
     expected = expected_scores(plan, data)
     write_inbox(root / "inbox", plan, data)
     write_expected(root / "expected_scores.json", plan, data)
-    result = DemoResult(root, course, expected)
+    result = DemoResult(root, course, expected, planted=planted_pairs(plan))
     say(f"  {class_summary(plan, students, len(lessons))}")
     say(f"  hand-ins (folders and LMS zips): {root / 'inbox'}   [{time.monotonic() - t0:.0f} s]")
 
-    say("\n1/4 collect")
+    say("\n1/5 collect")
     result.collected = collect(root / "inbox", course, list(data))
     say(result.collected.summary())
 
-    say("\n2/4 autograde")
+    say("\n2/5 autograde")
     result.graded = autograde(course, solutions_dir, jobs=jobs, progress_stream=sys.stderr,
                               progress_tty=progress_tty)
 
     say(format_autograde_report(result.graded))
 
-    say("\n3/4 feedback")
+    say("\n3/5 feedback")
     result.feedback = generate_feedback(course)
     say(f"  {len(result.feedback.written)} feedback files written, {len(result.feedback.failed)} failed")
 
-    say("\n4/4 report")
+    say("\n4/5 report")
     result.report = make_report(course)
     say(table(result.report))
     say()
@@ -163,10 +185,27 @@ def run_demo(
     else:
         say(f"All {len(expected)} submissions got exactly their expected score "
             f"(see {root / 'expected_scores.json'}).")
+
+    say("\n5/5 similarity (grader similarity)")
+    result.similarity = similarity(course, solutions_dir)
+    say(similarity_summary(result.similarity))
+    n_planted = sum(len(pairs) for pairs in result.planted.values())
+    if not result.planted:
+        say("(this class has no planted copies, and more students per lesson than answer styles: honest pairs "
+            "may look alike)")
+    elif result.similarity_mismatches:
+        say(f"SIMILARITY MISMATCH: {len(result.similarity_mismatches)}:")
+        for line in result.similarity_mismatches:
+            say(f"  {line}")
+    else:
+        say(f"All {n_planted} planted copies flagged, and no honest pair (see the plan in "
+            f"{root / 'expected_scores.json'}: kinds copied and copied_exercise).")
+    say()
     example = next((p for p in sorted((course / "feedback").rglob("*.html"))), None)
     say(f"gradebook:   {course / 'gradebook.db'}")
     say(f"grades:      {result.report.csv_path}")
     say(f"score plot:  {result.report.plot_path}")
+    say(f"similarity:  {result.similarity.html_path}")
     say(f"feedback:    {course / 'feedback'}" + (f"  (e.g. {example})" if example else ""))
     say(f"total time:  {time.monotonic() - t0:.0f} s")
     if clean:
@@ -179,7 +218,7 @@ def run_demo(
 
 
 def class_summary(plan: list, students: int, lessons: int) -> str:
-    """``24 students, 52 submissions of 6 lessons: 20 complete, ...; 4 not handed in``: the counts add up."""
+    """``24 students, 70 submissions of 7 lessons: 17 complete, ..., 7 copied, 7 copied_exercise; 4 not handed in``."""
     handed_in = [p for p in plan if p.kind != "missing"]
     missing = len(plan) - len(handed_in)
     return (f"{students} students, {len(handed_in)} submissions of {lessons} lessons: {describe(handed_in)}"

@@ -31,7 +31,7 @@ code is at least ``min_matched`` characters of tokenized code (a couple of
 lines), so a one-line answer that happens to match is not a finding.  For
 ``course_lib`` only the student's share counts (the reference is much longer
 than any answer).  Measured on the differently written correct answers of
-tests/corpus (every lesson): honest pairs score at most 0.27, a copy with
+grader/pipeline/styles (every lesson): honest pairs score at most 0.27, a copy with
 every name and comment changed 0.80 to 1.00 (tests/test_similarity.py).
 
 Output: ``similarity.html`` (flagged pairs with the matching code highlighted

@@ -1,4 +1,4 @@
-"""Correct answers of lesson 06 (vanishing gradients) written unlike the solutions (see tests/corpus/__init__.py)."""
+"""Correct answers of lesson 06 (vanishing gradients) written unlike the solutions (see grader/pipeline/styles/__init__.py)."""
 
 ALTERNATIVES = {
     "layer_grad_norms": [

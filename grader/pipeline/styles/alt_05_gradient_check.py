@@ -1,4 +1,4 @@
-"""Correct answers of lesson 05 (gradient checking) written unlike the solutions (see tests/corpus/__init__.py)."""
+"""Correct answers of lesson 05 (gradient checking) written unlike the solutions (see grader/pipeline/styles/__init__.py)."""
 
 ALTERNATIVES = {
     "numerical_gradient": [

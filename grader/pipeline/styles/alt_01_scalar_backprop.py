@@ -1,4 +1,4 @@
-"""Correct answers to lesson 01 written differently from the solution (see tests/corpus/__init__.py)."""
+"""Correct answers to lesson 01 written differently from the solution (see grader/pipeline/styles/__init__.py)."""
 
 _NODE_GIVEN = '''
     # given: built from the operations above
