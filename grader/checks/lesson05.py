@@ -388,6 +388,12 @@ def _corrupted(g: np.ndarray, how: str, gen: np.random.Generator) -> np.ndarray:
     return g + 0.1 * norm(g) / np.sqrt(g.size) * gen.standard_normal(g.shape)  # "10% noise"
 
 
+#: A corrupted gradient in an offset case is at least this many times the check's noise floor: three random
+#: directions then all see less than the floor with probability about (1 / (2 * margin)) ** 3, about 1e-5 in 3-d.
+_NOISE_MARGIN = 20
+_MAX_DRAWS = 200
+
+
 def directional_check(points: float) -> Cases:
     """Cases for ``directional_check``: correct gradients pass, corrupted fail, noise-aware, restored, 2k evaluations.
 
@@ -420,20 +426,30 @@ def directional_check(points: float) -> Cases:
     def check(label: str, widths: list, activation: str, batch: int, corrupt: Any = (), offset: float = 0.0,
               k: int = 3, rng_arg: Any = None, bias: bool = True, target_scale: float = 1.0) -> None:
         gen = rng(label)
-        net = network(widths, activation, bias, gen)
-        for name, p in net.named_parameters():
-            if name.endswith(".b"):
-                p[...] = random_array(gen, p.shape, -0.5, 0.5)
-        local_loss = _losses.MSELoss()
-        X = random_array(gen, (batch, widths[0]), min_abs=0.1)
-        y = target_scale * random_array(gen, (batch, widths[-1]))
-        net.zero_grad()
-        y_hat = net.forward(X)
-        local_loss.forward(y_hat, y)
-        net.backward(local_loss.backward())
-        params = dict(net.named_parameters())
-        grads = {name: g.copy() for name, g in net.named_gradients()}
         corrupt = [tuple(c) for c in corrupt]
+        # Under a loss offset the check cannot see an error below its noise floor 16 u |L| / eps: a wrong
+        # gradient smaller than that passes a correct directional_check.  Draw again (a fixed number of times,
+        # so every seed gives a case) until each corrupted gradient is well above the floor.
+        floor = 16 * np.finfo(np.float64).eps / 2 * abs(offset) / 1e-6
+        for _ in range(_MAX_DRAWS):
+            net = network(widths, activation, bias, gen)
+            for name, p in net.named_parameters():
+                if name.endswith(".b"):
+                    p[...] = random_array(gen, p.shape, -0.5, 0.5)
+            local_loss = _losses.MSELoss()
+            X = random_array(gen, (batch, widths[0]), min_abs=0.1)
+            y = target_scale * random_array(gen, (batch, widths[-1]))
+            net.zero_grad()
+            y_hat = net.forward(X)
+            local_loss.forward(y_hat, y)
+            net.backward(local_loss.backward())
+            params = dict(net.named_parameters())
+            grads = {name: g.copy() for name, g in net.named_gradients()}
+            if all(norm(grads[name]) >= _NOISE_MARGIN * floor for name, _ in corrupt):
+                break
+        else:
+            raise AssertionError(f"grader: case {label!r} found no network whose corrupted gradients stand above "
+                                 f"the noise floor {floor:.3g} in {_MAX_DRAWS} draws (make the offset smaller)")
         for name, how in corrupt:
             grads[name] = _corrupted(grads[name], how, gen)
         saved = {name: p.copy() for name, p in params.items()}
