@@ -25,6 +25,8 @@ from grader.pipeline.regions import strip_regions
 from grader.sandbox.checker import grade_sources, namespace_from_notebook, run_grade_source
 
 SOLUTIONS = Path(__file__).resolve().parents[1] / "solutions"
+#: More grading seeds for the solution (one per student in a real class).
+GRADING_SEEDS = range(2000, 2012)
 SEEDS = [None, 12345]  # a fresh random seed and a fixed one
 _DEFAULT = object()  # "no seed given": the lesson's own default seed (None is a seed: a random one)
 
@@ -194,6 +196,16 @@ class LessonTests:
                  for gid, (score, text) in self.lesson.grade(solution_ns, seed).items()
                  if score != self.lesson.points[gid] or "FAIL" in text or "Hint:" in text]
         assert not wrong, "expected full points, no FAIL and no hint in every grade cell:\n" + "\n".join(wrong)
+
+    def test_solution_scores_full_points_on_many_grading_seeds(self, solution_ns: dict) -> None:
+        """Every grading seed draws other cases: a case a correct answer cannot pass (a gradient too small to
+        measure, a wrong gradient below a check's noise floor) shows up as a lost point on some seed."""
+        lost = {}
+        for seed in GRADING_SEEDS:
+            for gid, (score, text) in self.lesson.grade(solution_ns, seed).items():
+                if score != self.lesson.points[gid] or "FAIL" in text:
+                    lost[(seed, gid)] = [line for line in text.splitlines() if "FAIL" in line]
+        assert not lost, f"the solution lost points: {lost}"
 
     def test_blank_notebook_scores_zero(self) -> None:
         for gid, (score, text) in self.lesson.grade(self.lesson.blank_namespace()).items():
