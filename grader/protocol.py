@@ -357,8 +357,7 @@ class Agent:
                 return {"ok": self._keep(result.value)}
             return {"ok": encode(result, self._keep)}
         except KeyboardInterrupt:
-            return {"error": {"type": "TimeoutError", "message": "interrupted: the call took longer than the time limit",
-                              "where": ""}}
+            return {"error": TIMED_OUT}
         except RecursionError:
             return {"error": {"type": "RecursionError", "message": "maximum recursion depth exceeded", "where": ""}}
         except Exception as exc:
@@ -379,6 +378,9 @@ class Agent:
         except Exception as exc:  # e.g. a reply that is not JSON-able
             return pack({"error": {"type": type(exc).__name__, "message": str(exc)[:2000], "where": ""}})
 
+
+#: The reply to a request whose time ran out (the checker interrupted the kernel).
+TIMED_OUT = {"type": "TimeoutError", "message": "interrupted: the call took longer than the time limit", "where": ""}
 
 #: The grading kernel's agent (the notebook's own namespace); see :func:`respond`.
 AGENT = Agent()
@@ -434,23 +436,39 @@ def serve(path: str, token: str = "") -> None:
     cell: the checker sends one ``execute_request`` that calls it, then its
     requests as frames on the socket (about 0.1 ms each, against about 2.5 ms
     for an ``execute_request`` per request).  An interrupt (the checker's time
-    limit) that arrives between requests is ignored; one inside the student's
-    code becomes that request's ``TimeoutError`` reply.
+    limit) inside the student's code becomes that request's ``TimeoutError``
+    reply.  One that arrives while a request waits unread on the socket (a
+    loaded machine had not read it when its time was up) is that request's
+    timeout too: the request is answered ``TimeoutError`` without being run.
+    Any other interrupt between requests is ignored.
     """
+    import select
     import socket
 
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.connect(path)
     try:
         write_frame(sock, token.encode())  # tells this session from any other connection to the socket
+        timed_out = False
         while True:
             try:
                 data = read_frame(sock)
             except KeyboardInterrupt:
+                # the checker interrupts only while it waits for an answer: a request already on the socket is
+                # the one whose time ran out (with nothing waiting, the interrupt came late, after our answer)
+                timed_out = timed_out or bool(select.select([sock], [], [], 0)[0])
                 continue
             if data is None:
                 return
-            write_frame(sock, AGENT.respond(data.decode("utf-8", "replace")).encode())
+            if timed_out:
+                timed_out = False
+                reply = pack({"error": TIMED_OUT})
+            else:
+                try:
+                    reply = AGENT.respond(data.decode("utf-8", "replace"))
+                except KeyboardInterrupt:  # between reading the request and running it
+                    reply = pack({"error": TIMED_OUT})
+            write_frame(sock, reply.encode())
     finally:
         sock.close()
 

@@ -147,6 +147,34 @@ def test_a_slow_call_is_interrupted_and_the_session_goes_on(kernel, tmp_path):
     channel.close()
 
 
+def test_a_request_whose_time_ran_out_before_the_kernel_read_it_is_answered_as_timed_out(tmp_path):
+    """On a loaded machine the interrupt can come before the kernel has read the request: that request is the
+    timed-out one (answered without being run), and the session goes on."""
+    slow_reader = textwrap.dedent("""
+        import time as _time
+        _reads = [0]
+        _read = _p.read_frame
+        def _late_read(sock, *args):
+            _reads[0] += 1
+            if _reads[0] == 2:  # request 1 answered; request 2 waits 3 s unread
+                _time.sleep(3)
+            return _read(sock, *args)
+        _p.read_frame = _late_read
+    """)
+    kernel = FakeKernel(serve_body=slow_reader)
+    channel = kernel.channel(tmp_path)
+    S = student(channel, seconds=1.0)
+    try:
+        assert S.call("double", 1) == 2
+        with pytest.raises(StudentError, match="longer than 1.0 s") as err:
+            S.call("slow", 60)  # never run: else it would sleep 60 s and the channel would give up on the kernel
+        assert err.value.type_name == "TimeoutError"
+        assert S.call("double", 5) == 10 and channel.sessions == 1
+    finally:
+        channel.close()
+        kernel.stop()
+
+
 def test_a_kernel_that_ignores_interrupts_or_dies_is_given_up_on(kernel, tmp_path):
     channel = kernel.channel(tmp_path)
     S = student(channel, seconds=0.5)

@@ -148,6 +148,8 @@ class Channel:
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
+                if not interrupted and select.select([conn], [], [], 0)[0]:
+                    break  # answered just in time: no interrupt to arrive after the answer
                 if interrupted:
                     self._drop()
                     raise ChannelBroken("the kernel did not answer after it was interrupted")
