@@ -54,7 +54,10 @@ class FakeKernel:
         self.interrupts = 0
 
     def execute(self, code: str) -> str:
-        prelude = ("import grader.protocol as _p\n"
+        # A kernel takes SIGINT as KeyboardInterrupt while it executes (ipykernel and the zygote install that
+        # handler); a plain `python -c` would inherit an ignored SIGINT from a test run started in the background.
+        prelude = ("import signal\nsignal.signal(signal.SIGINT, signal.default_int_handler)\n"
+                   "import grader.protocol as _p\n"
                    f"_ns = {{}}\nexec({STUDENT!r}, _ns)\n_p.AGENT = _p.Agent(_ns)\n")
         if self.serve_body is not None:
             prelude += self.serve_body + "\n"
